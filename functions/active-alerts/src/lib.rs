@@ -1,0 +1,43 @@
+//! `GET /api/alerts/active`: the tenant's open alerts, most urgent first, with their counts.
+//! Also answers `GET /health`.
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use shared::alerts::{self, Alert, ListQuery, Stats};
+use shared::auth::{Caller, Scope};
+use shared::{ApiError, App, health, http};
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ActiveAlerts {
+    success: bool,
+    stats: Stats,
+    alerts: Vec<Alert>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    if http::route_key(&req) == "GET /health" {
+        return http::respond(&req, health::check(&app.db)).await;
+    }
+    http::respond(&req, active_alerts(app, &req)).await
+}
+
+async fn active_alerts(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    http::expect_method(req, &Method::GET, "GET")?;
+    let caller = Caller::from_request(req)?;
+    let query = ListQuery::parse(req.query_string_parameters_ref())?;
+    let scope = app.authorize(&caller, Scope::ReadAlerts).await?;
+    let page = alerts::list_active(&app.db, &scope, &query).await?;
+    Ok(http::json(
+        StatusCode::OK,
+        &ActiveAlerts {
+            success: true,
+            stats: page.stats,
+            alerts: page.alerts,
+            next_cursor: page.next_cursor,
+        },
+    ))
+}

@@ -1,0 +1,15 @@
+//! The `active-alerts` Lambda function: builds the pool once, then serves every invocation.
+
+use lambda_http::{Error, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let app = shared::App::from_env("active-alerts")?;
+    app.db.warm_up().await;
+    let app = &app;
+    run(service_fn(move |req| async move {
+        Ok::<_, Error>(active_alerts::handle(app, req).await)
+    }))
+    .await
+}

@@ -1,0 +1,15 @@
+//! The `log-activity` Lambda function: builds the pool once, then serves every invocation.
+
+use lambda_http::{Error, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let app = shared::App::from_env("log-activity")?;
+    app.db.warm_up().await;
+    let app = &app;
+    run(service_fn(move |req| async move {
+        Ok::<_, Error>(log_activity::handle(app, req).await)
+    }))
+    .await
+}

@@ -1,0 +1,112 @@
+//! Test support: a fresh database per test, built from the migrations and dropped afterwards.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio_postgres::Client;
+
+use crate::admin;
+use crate::auth::{ApiKey, EVENTS_FIXTURE_KEY, Scope, TenantId};
+use crate::db::{Db, DbConfig};
+
+/// The server where test databases are created: `TEST_DATABASE_URL`, or the local default.
+pub fn server_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database of its own for one test, dropped (with its connections) when this is dropped.
+pub struct TestDb {
+    name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    /// Creates `test_<unique>` and migrates it.
+    pub async fn new() -> Self {
+        let mut random = [0u8; 6];
+        getrandom::fill(&mut random).expect("randomness");
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let name = format!(
+            "test_{}_{:08x}_{}",
+            std::process::id(),
+            nanos,
+            random
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        let server = server_url();
+        let admin_client = admin::connect(&server)
+            .await
+            .unwrap_or_else(|error| panic!("cannot reach the test PostgreSQL server: {error}"));
+        admin_client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
+        let url = admin::with_database(&server, &name).expect("test server URL");
+        admin::migrate(&url).await.expect("migrate test database");
+        Self { name, url }
+    }
+
+    /// A pool on this database, as a function builds it.
+    pub fn db(&self) -> Db {
+        let mut config = DbConfig::new(self.url.clone(), "max-test");
+        config.pool_size = 4;
+        Db::connect_lazily(&config).expect("pool")
+    }
+
+    /// A connection as the tables' owner (a superuser here), for setting up and checking.
+    pub async fn owner(&self) -> Client {
+        admin::connect(&self.url).await.expect("owner connection")
+    }
+
+    /// Creates a key for a tenant with the given scopes, and returns it.
+    pub async fn key(&self, tenant: &str, scopes: &[Scope]) -> String {
+        let tenant = TenantId::parse(tenant).expect("tenant id");
+        let mut client = self.owner().await;
+        admin::create_key(&mut client, &tenant, scopes, Some("test"))
+            .await
+            .expect("create key")
+            .0
+    }
+
+    /// Registers the key the sample events carry, with every scope.
+    pub async fn register_events_key(&self) {
+        let key = ApiKey::parse(EVENTS_FIXTURE_KEY).expect("events key");
+        let mut client = self.owner().await;
+        admin::ensure_tenant(&mut client, key.tenant(), "Macrea")
+            .await
+            .expect("tenant");
+        let scopes: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+        admin::register_key(&mut client, &key, &scopes, Some("events fixture"))
+            .await
+            .expect("register events key");
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop may run inside a runtime (async tests): use a thread with a runtime of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let client = admin::connect(&server_url()).await.ok()?;
+                client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("warning: test database {} was not dropped", self.name);
+        }
+    }
+}
