@@ -205,7 +205,7 @@ impl Activity {
 
 /// Inserts the activity, or finds the one a retry with the same `Idempotency-Key` (or the same
 /// `externalId` and `status`) already stored. Both halves run in one statement.
-const LOG_ACTIVITY: &str = "\
+pub const LOG_ACTIVITY: &str = "\
 WITH inserted AS (
     INSERT INTO lead_activities AS a
            (tenant_id, lead_id, lead_name, channel, direction, status, message_snippet,

@@ -236,7 +236,7 @@ pub struct Page {
 }
 
 /// The counts kept by the `max_alert_counters` triggers: one row, not a count over every alert.
-const STATS: &str =
+pub const STATS: &str =
     "SELECT high, medium, low, escalated FROM max_alert_counters WHERE tenant_id = $1";
 
 /// A page of active alerts in urgency order, read straight off `max_alerts_active_by_urgency`:
@@ -257,9 +257,9 @@ macro_rules! active_alerts_sql {
         )
     };
 }
-const ACTIVE_ALERTS: &str = active_alerts_sql!("");
+pub const ACTIVE_ALERTS: &str = active_alerts_sql!("");
 /// The same for one lead, which has few alerts: `idx_max_alerts_tenant_lead` finds them.
-const ACTIVE_ALERTS_OF_LEAD: &str = active_alerts_sql!("AND lead_id = $9 ");
+pub const ACTIVE_ALERTS_OF_LEAD: &str = active_alerts_sql!("AND lead_id = $9 ");
 
 /// Lists the tenant's active alerts: counts and one page, from one consistent snapshot, in one
 /// round trip.
@@ -340,7 +340,7 @@ pub async fn list_active(
 /// Resolves an alert of the tenant. Resolving again changes nothing and returns the alert as first
 /// resolved; two concurrent resolutions agree, as the second waits for the first's row lock and
 /// then keeps its values. `None` when the tenant has no such alert.
-const RESOLVE: &str = concat!(
+pub const RESOLVE: &str = concat!(
     "UPDATE max_alerts ",
     "SET resolved_at = coalesce(resolved_at, now()), ",
     "resolved_by = CASE WHEN resolved_at IS NULL THEN $3 ELSE resolved_by END, ",

@@ -110,3 +110,31 @@ impl Drop for TestDb {
         }
     }
 }
+
+/// A request built from a sample event, as `cargo lambda invoke --data-file` would send it.
+pub fn event(json: &str) -> lambda_http::Request {
+    lambda_http::request::from_str(json).expect("a valid API Gateway HTTP API event")
+}
+
+/// A sample event with some of its fields replaced (`headers`, `body`, ...).
+pub fn event_with(json: &str, edit: impl FnOnce(&mut serde_json::Value)) -> lambda_http::Request {
+    let mut value: serde_json::Value = serde_json::from_str(json).expect("event JSON");
+    edit(&mut value);
+    event(&value.to_string())
+}
+
+/// The status and JSON body of a handler's response.
+pub fn status_and_json(
+    response: lambda_http::Response<lambda_http::Body>,
+) -> (u16, serde_json::Value) {
+    let status = response.status().as_u16();
+    let body = serde_json::from_slice(response.body().as_ref()).expect("a JSON body");
+    (status, body)
+}
+
+/// An app whose database cannot be reached (nothing listens on port 9 here).
+pub fn unreachable_app() -> crate::App {
+    let mut config = DbConfig::new("postgres://max@127.0.0.1:9/none", "max-test");
+    config.connect_timeout = std::time::Duration::from_millis(500);
+    crate::App::new(Db::connect_lazily(&config).expect("pool"))
+}

@@ -1,0 +1,116 @@
+//! The handler, fed the sample events of `events/`, against a real database.
+
+use shared::App;
+use shared::testing::{TestDb, event, status_and_json};
+
+const ACTIVE: &str = include_str!("../../../events/active-alerts.json");
+const HIGH: &str = include_str!("../../../events/active-alerts-high.json");
+const HEALTH: &str = include_str!("../../../events/health.json");
+
+const SEED_INSERT: &str = r#"INSERT INTO max_alerts (tenant_id, lead_id, type, severity, message, suggested_action) VALUES ('macrea','test_prod_alert','NoContact7d','high','Test alerte production','{"label": "Test Action", "action": "test"}'::jsonb);"#;
+
+async fn setup() -> (TestDb, App) {
+    let test = TestDb::new().await;
+    test.register_events_key().await;
+    let app = App::new(test.db());
+    (test, app)
+}
+
+#[tokio::test]
+async fn with_no_alert_the_answer_is_the_seeds_empty_shape() {
+    let (_test, app) = setup().await;
+    let (status, body) = status_and_json(active_alerts::handle(&app, event(ACTIVE)).await);
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "success": true,
+            "stats": {"total": 0, "high": 0, "medium": 0, "low": 0, "escalated": 0},
+            "alerts": []
+        })
+    );
+}
+
+#[tokio::test]
+async fn the_seeds_manual_alert_shows_with_every_field() {
+    let (test, app) = setup().await;
+    test.owner().await.batch_execute(SEED_INSERT).await.unwrap();
+    let (status, body) = status_and_json(active_alerts::handle(&app, event(ACTIVE)).await);
+    assert_eq!(status, 200);
+    assert_eq!(body["stats"]["high"], 1);
+    assert_eq!(body["stats"]["total"], 1);
+    let alert = &body["alerts"][0];
+    assert_eq!(alert["leadId"], "test_prod_alert");
+    assert_eq!(alert["type"], "NoContact7d");
+    assert_eq!(alert["severity"], "high");
+    assert_eq!(alert["message"], "Test alerte production");
+    assert_eq!(alert["suggestedAction"]["label"], "Test Action");
+    assert!(alert["id"].as_str().unwrap().len() == 36);
+    assert!(alert["createdAt"].as_str().unwrap().ends_with('Z'));
+    assert!(alert["resolvedAt"].is_null());
+    assert_eq!(alert["escalated"], false);
+}
+
+#[tokio::test]
+async fn severity_and_limit_filter_and_page() {
+    let (test, app) = setup().await;
+    test.owner()
+        .await
+        .batch_execute(
+            "INSERT INTO max_alerts (tenant_id, lead_id, type, severity, message)
+             SELECT 'macrea', 'lead-' || i, 'NoContact7d', CASE WHEN i <= 12 THEN 'high' ELSE 'low' END, 'm'
+               FROM generate_series(1, 20) AS i",
+        )
+        .await
+        .unwrap();
+    let (status, body) = status_and_json(active_alerts::handle(&app, event(HIGH)).await);
+    assert_eq!(status, 200);
+    let alerts = body["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 10);
+    assert!(alerts.iter().all(|a| a["severity"] == "high"));
+    assert!(body["nextCursor"].is_string());
+    assert_eq!(body["stats"]["total"], 20);
+}
+
+#[tokio::test]
+async fn bad_queries_and_other_tenants_are_refused() {
+    let (_test, app) = setup().await;
+    let (status, body) = status_and_json(
+        active_alerts::handle(
+            &app,
+            event(include_str!(
+                "../../../events/active-alerts-invalid-limit.json"
+            )),
+        )
+        .await,
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_query"))
+    );
+    let (status, body) = status_and_json(
+        active_alerts::handle(
+            &app,
+            event(include_str!(
+                "../../../events/active-alerts-other-tenant.json"
+            )),
+        )
+        .await,
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+}
+
+#[tokio::test]
+async fn health_is_200_when_the_database_answers_and_503_when_not() {
+    let (_test, app) = setup().await;
+    let (status, body) = status_and_json(active_alerts::handle(&app, event(HEALTH)).await);
+    assert_eq!((status, body["success"].as_bool()), (200, Some(true)));
+    let down = shared::testing::unreachable_app();
+    let response = active_alerts::handle(&down, event(HEALTH)).await;
+    assert!(response.headers().contains_key("retry-after"));
+    let (status, _) = status_and_json(response);
+    assert_eq!(status, 503);
+}

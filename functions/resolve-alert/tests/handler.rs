@@ -1,0 +1,84 @@
+//! The handler, fed the sample events of `events/`, against a real database.
+
+use shared::App;
+use shared::testing::{TestDb, event, status_and_json};
+
+const RESOLVE: &str = include_str!("../../../events/resolve-alert.json");
+/// The alert id in `events/resolve-alert.json`.
+const ALERT_ID: &str = "3f1e2d4c-5b6a-4978-8a9b-0c1d2e3f4a5b";
+
+async fn setup() -> (TestDb, App) {
+    let test = TestDb::new().await;
+    test.register_events_key().await;
+    let app = App::new(test.db());
+    (test, app)
+}
+
+async fn insert_alert(test: &TestDb, tenant: &str) {
+    test.owner()
+        .await
+        .execute(
+            "INSERT INTO max_alerts (id, tenant_id, lead_id, type, severity, message)
+             VALUES ($1::text::uuid, $2, 'lead_1', 'NoContact7d', 'high', 'Aucun contact depuis 9 jours')",
+            &[&ALERT_ID, &tenant],
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn resolving_sets_resolved_at_and_is_harmless_twice() {
+    let (test, app) = setup().await;
+    insert_alert(&test, "macrea").await;
+    let (status, first) = status_and_json(resolve_alert::handle(&app, event(RESOLVE)).await);
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["success"], true);
+    assert_eq!(first["alert"]["id"], ALERT_ID);
+    assert!(first["alert"]["resolvedAt"].is_string());
+    assert_eq!(first["alert"]["resolution"], "manual");
+    assert!(
+        first["alert"]["resolvedBy"]
+            .as_str()
+            .unwrap()
+            .starts_with("api-key:mxk_macrea_")
+    );
+    let (status, again) = status_and_json(resolve_alert::handle(&app, event(RESOLVE)).await);
+    assert_eq!(status, 200);
+    assert_eq!(again["alert"], first["alert"]);
+    let resolved: bool = test
+        .owner()
+        .await
+        .query_one(
+            "SELECT resolved_at IS NOT NULL FROM max_alerts WHERE lead_id = 'lead_1'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(resolved);
+}
+
+#[tokio::test]
+async fn unknown_malformed_and_foreign_ids_are_all_not_found() {
+    let (test, app) = setup().await;
+    let (status, body) = status_and_json(resolve_alert::handle(&app, event(RESOLVE)).await);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let malformed = include_str!("../../../events/resolve-alert-malformed-id.json");
+    let (status, _) = status_and_json(resolve_alert::handle(&app, event(malformed)).await);
+    assert_eq!(status, 404);
+    // Another tenant's alert with that very id: 404 as well, and left unresolved.
+    insert_alert(&test, "another-tenant").await;
+    let (status, _) = status_and_json(resolve_alert::handle(&app, event(RESOLVE)).await);
+    assert_eq!(status, 404);
+    let open: bool = test
+        .owner()
+        .await
+        .query_one("SELECT resolved_at IS NULL FROM max_alerts", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(open);
+}
