@@ -109,7 +109,7 @@ impl NewActivity {
                 if at > now + MAX_CLOCK_SKEW {
                     return Err(ApiError::invalid_field(
                         "occurredAt",
-                        "occurredAt must not be in the future.",
+                        "occurredAt must not be more than 5 minutes in the future.",
                     ));
                 }
                 Some(at)

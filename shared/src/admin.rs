@@ -278,7 +278,9 @@ pub async fn revoke_key(
     let rest = key_or_prefix.strip_prefix("mxk_").ok_or_else(not_a_key)?;
     let (tenant, secret_start) = rest.rsplit_once('_').ok_or_else(not_a_key)?;
     let tenant = TenantId::parse(tenant).ok_or_else(not_a_key)?;
-    if secret_start.len() != 5 || !secret_start.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    if secret_start.len() != crate::auth::PREFIX_SECRET_CHARS
+        || !secret_start.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
         return Err(not_a_key());
     }
     let sql = format!(

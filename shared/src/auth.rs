@@ -14,6 +14,8 @@ use crate::error::ApiError;
 
 const KEY_PREFIX: &str = "mxk_";
 const SECRET_LEN: usize = 32;
+/// How many characters of the secret a key's prefix shows.
+pub const PREFIX_SECRET_CHARS: usize = 5;
 const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 /// The key written in the sample requests of `events/`, for tenant `macrea`. It is public, so it
@@ -111,7 +113,7 @@ impl ApiKey {
         Some(Self {
             tenant: TenantId::parse(tenant)?,
             hash: Sha256::digest(key.as_bytes()).into(),
-            prefix: key[..KEY_PREFIX.len() + tenant.len() + 5].to_owned(),
+            prefix: key[..KEY_PREFIX.len() + tenant.len() + 1 + PREFIX_SECRET_CHARS].to_owned(),
         })
     }
 

@@ -148,16 +148,20 @@ pub fn json_object(req: &Request) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-/// Checks that an optional body, where a route takes none, is absent or JSON (415 otherwise).
+/// Checks an optional body, where a route reads none: absent, or valid JSON sent as JSON (415 for
+/// another type, 400 for malformed JSON).
 pub fn optional_json_body(req: &Request) -> Result<(), ApiError> {
     let bytes = body_bytes(req)?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(());
     }
     match header(req, "content-type")? {
-        Some(content_type) if is_json_media_type(content_type) => Ok(()),
-        _ => Err(ApiError::unsupported_media_type()),
+        Some(content_type) if is_json_media_type(content_type) => {}
+        _ => return Err(ApiError::unsupported_media_type()),
     }
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+        .map(|_| ())
+        .map_err(|_| ApiError::bad_request("invalid_json", "The request body is not valid JSON."))
 }
 
 /// 405 unless the request uses `method`.
@@ -226,6 +230,12 @@ mod tests {
     fn an_empty_optional_body_needs_no_content_type() {
         assert!(optional_json_body(&request(None, "")).is_ok());
         assert!(optional_json_body(&request(Some("application/json"), "{}")).is_ok());
+        assert_eq!(
+            optional_json_body(&request(Some("application/json"), "{"))
+                .unwrap_err()
+                .code,
+            "invalid_json"
+        );
         assert_eq!(
             optional_json_body(&request(Some("text/plain"), "hi"))
                 .unwrap_err()

@@ -1,0 +1,532 @@
+//! End to end: `max-local serve` on a free port, over HTTP, against a fresh database. Follows the
+//! seed's checklist (phases 1.4, 2.4, 4.1 to 4.3), every error status, tenancy, the operator
+//! commands, CORS, and checks the OpenAPI document against what is served.
+
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use shared::routes::{self, RouteMatch};
+use shared::testing::TestDb;
+
+const BIN: &str = env!("CARGO_BIN_EXE_max-local");
+const SEED_INSERT: &str = r#"INSERT INTO max_alerts (tenant_id, lead_id, type, severity, message, suggested_action) VALUES ('macrea','test_prod_alert','NoContact7d','high','Test alerte production','{"label": "Test Action", "action": "test"}'::jsonb);"#;
+const SEED_ACTIVITY: &str = r#"{
+    "leadId": "test_deploy",
+    "channel": "whatsapp",
+    "direction": "out",
+    "status": "sent",
+    "messageSnippet": "Test déploiement"
+  }"#;
+
+struct Reply {
+    status: u16,
+    json: Value,
+    headers: HashMap<String, String>,
+}
+
+/// A running `max-local serve` on its own database; stopped and dropped with this value.
+struct Server {
+    child: Child,
+    base: String,
+    /// The demo key `serve` printed.
+    key: String,
+    agent: ureq::Agent,
+    /// Every (route, status) answered, for the OpenAPI check.
+    seen: RefCell<BTreeSet<(String, u16)>>,
+    runtime: tokio::runtime::Runtime,
+    test: TestDb,
+}
+
+impl Server {
+    fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let test = runtime.block_on(TestDb::new());
+        let mut child = Command::new(BIN)
+            .args(["serve", "--port", "0"])
+            .env("DATABASE_URL", &test.url)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("max-local starts");
+        let stdout = child.stdout.take().unwrap();
+        let (lines_tx, lines_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (mut key, mut base) = (None, None);
+        while base.is_none() {
+            let line = lines_rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("max-local serve printed its address");
+            if line.starts_with("API key") {
+                key = line.split_whitespace().last().map(str::to_owned);
+            }
+            if let Some(address) = line.strip_prefix("Listening on ") {
+                base = Some(address.trim().to_owned());
+            }
+        }
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        Self {
+            child,
+            base: base.unwrap(),
+            key: key.expect("max-local serve printed a key"),
+            agent,
+            seen: RefCell::default(),
+            runtime,
+            test,
+        }
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Reply {
+        let mut builder = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        if let Some(key) = key {
+            builder = builder.header("authorization", format!("Bearer {key}"));
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let bytes = match body {
+            Some((content_type, bytes)) => {
+                builder = builder.header("content-type", content_type);
+                bytes
+            }
+            None => Vec::new(),
+        };
+        let mut response = self
+            .agent
+            .run(builder.body(bytes).unwrap())
+            .expect("an HTTP answer");
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+        };
+        let route = match routes::find(method, path.split('?').next().unwrap()) {
+            RouteMatch::Found(route, _) => route.key(),
+            _ => format!("{method} (no route)"),
+        };
+        self.seen.borrow_mut().insert((route, status));
+        Reply {
+            status,
+            json,
+            headers,
+        }
+    }
+
+    fn get(&self, path: &str, key: Option<&str>) -> Reply {
+        self.request("GET", path, key, &[], None)
+    }
+
+    fn post_json(&self, path: &str, key: Option<&str>, body: &str) -> Reply {
+        self.request(
+            "POST",
+            path,
+            key,
+            &[],
+            Some(("application/json", body.as_bytes().to_vec())),
+        )
+    }
+
+    fn sql(&self, query: &str) -> Vec<tokio_postgres::Row> {
+        self.runtime.block_on(async {
+            self.test
+                .owner()
+                .await
+                .query(query, &[])
+                .await
+                .expect("SQL runs")
+        })
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .env("DATABASE_URL", &self.test.url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("max-local runs")
+    }
+
+    /// Creates a key with the CLI and returns the key it printed on its last line.
+    fn create_key(&self, tenant: &str, scopes: &str) -> String {
+        let output = self.cli(&["create-key", "--tenant", tenant, "--scopes", scopes]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let key = stdout.lines().last().unwrap().to_owned();
+        assert!(key.starts_with(&format!("mxk_{tenant}_")), "{stdout}");
+        key
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn error_code(reply: &Reply) -> &str {
+    assert_eq!(reply.json["success"], false, "{}", reply.json);
+    reply.json["error"]["code"].as_str().unwrap_or("")
+}
+
+#[test]
+fn the_seed_checklist_passes_end_to_end() {
+    let server = Server::start();
+    let key = Some(server.key.as_str());
+
+    // 1.4: log an activity, with the seed's X-Tenant header.
+    let logged = server.request(
+        "POST",
+        "/api/activities/log",
+        key,
+        &[("x-tenant", "macrea")],
+        Some(("application/json", SEED_ACTIVITY.as_bytes().to_vec())),
+    );
+    assert_eq!(logged.status, 200, "{}", logged.json);
+    assert_eq!(logged.json["success"], true);
+    assert_eq!(logged.json["activity"]["leadId"], "test_deploy");
+
+    // 2.4: the endpoints answer 200, alerts are the seed's empty shape.
+    let active = server.request(
+        "GET",
+        "/api/alerts/active",
+        key,
+        &[("x-tenant", "macrea")],
+        None,
+    );
+    assert_eq!(active.status, 200);
+    assert_eq!(active.json["success"], true);
+    assert_eq!(active.json["alerts"], json!([]));
+    assert_eq!(active.json["stats"]["total"], 0);
+    assert_eq!(server.get("/health", None).status, 200);
+
+    // 4.1: the activity is in the database, as the seed's query shows it.
+    let rows = server.sql(
+        "SELECT lead_id, message_snippet FROM lead_activities WHERE tenant_id = 'macrea' ORDER BY created_at DESC LIMIT 10;",
+    );
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, String>(0), "test_deploy");
+    assert_eq!(rows[0].get::<_, String>(1), "Test déploiement");
+
+    // 4.2: the seed's manual alert shows, with "Haute: 1".
+    server.sql(SEED_INSERT);
+    let active = server.get("/api/alerts/active", key);
+    assert_eq!(active.json["stats"]["high"], 1);
+    let alert = &active.json["alerts"][0];
+    assert_eq!(alert["leadId"], "test_prod_alert");
+    assert_eq!(
+        alert["suggestedAction"],
+        json!({"label": "Test Action", "action": "test"})
+    );
+    let id = alert["id"].as_str().unwrap().to_owned();
+
+    // 4.3: resolving sets resolved_at; the alert is gone from the list.
+    let resolved = server.request("POST", &format!("/api/alerts/{id}/resolve"), key, &[], None);
+    assert_eq!(resolved.status, 200, "{}", resolved.json);
+    assert!(resolved.json["alert"]["resolvedAt"].is_string());
+    let rows = server
+        .sql("SELECT resolved_at IS NOT NULL FROM max_alerts WHERE lead_id = 'test_prod_alert';");
+    assert!(rows[0].get::<_, bool>(0));
+    let again = server.request("POST", &format!("/api/alerts/{id}/resolve"), key, &[], None);
+    assert_eq!(again.status, 200);
+    assert_eq!(
+        again.json["alert"]["resolvedAt"],
+        resolved.json["alert"]["resolvedAt"]
+    );
+    let active = server.get("/api/alerts/active", key);
+    assert_eq!(active.json["alerts"], json!([]));
+    assert_eq!(active.json["stats"]["high"], 0);
+}
+
+#[test]
+fn another_tenants_alerts_are_invisible_and_not_found() {
+    let server = Server::start();
+    server.sql(SEED_INSERT);
+    let macrea_alert = server.get("/api/alerts/active", Some(&server.key)).json["alerts"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = server.create_key("other", "alerts:read,alerts:resolve");
+
+    let theirs = server.get("/api/alerts/active", Some(&other));
+    assert_eq!(theirs.status, 200);
+    assert_eq!(theirs.json["stats"]["total"], 0);
+    assert_eq!(theirs.json["alerts"], json!([]));
+
+    let path = format!("/api/alerts/{macrea_alert}/resolve");
+    let reply = server.request("POST", &path, Some(&other), &[], None);
+    assert_eq!((reply.status, error_code(&reply)), (404, "not_found"));
+    // Asking for macrea's data by header is forbidden, not a way in.
+    let reply = server.request("POST", &path, Some(&other), &[("x-tenant", "macrea")], None);
+    assert_eq!(reply.status, 403);
+    let rows = server.sql("SELECT resolved_at IS NULL FROM max_alerts");
+    assert!(rows[0].get::<_, bool>(0), "the alert must stay open");
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_writes_nothing() {
+    let server = Server::start();
+    let key = Some(server.key.as_str());
+    let log = "/api/activities/log";
+    let cases: Vec<(Reply, u16, &str)> = vec![
+        (server.post_json(log, key, "{\"leadId\": "), 400, "invalid_json"),
+        (server.post_json(log, key, "\"just a string\""), 400, "invalid_json"),
+        (server.post_json(log, key, r#"{"channel":"email","direction":"out","status":"sent"}"#), 400, "invalid_field"),
+        (server.post_json(log, key, r#"{"leadId":"","channel":"email","direction":"out","status":"sent"}"#), 400, "invalid_field"),
+        (server.post_json(log, key, &json!({"leadId": "x".repeat(201), "channel": "email", "direction": "out", "status": "sent"}).to_string()), 400, "invalid_field"),
+        (server.post_json(log, key, r#"{"leadId":"a","channel":"fax","direction":"out","status":"sent"}"#), 400, "invalid_field"),
+        (server.post_json(log, key, r#"{"leadId":"a","channel":"email","direction":"up","status":"sent"}"#), 400, "invalid_field"),
+        (server.post_json(log, key, r#"{"leadId":"a","channel":"email","direction":"out","status":"lost"}"#), 400, "invalid_field"),
+        (server.post_json(log, key, r#"{"leadId":42,"channel":"email","direction":"out","status":"sent"}"#), 400, "invalid_field"),
+        (server.post_json(log, key, &json!({"leadId": "a", "messageSnippet": "x".repeat(70 * 1024)}).to_string()), 413, "payload_too_large"),
+        (server.request("POST", log, key, &[], Some(("text/plain", SEED_ACTIVITY.as_bytes().to_vec()))), 415, "unsupported_media_type"),
+        (server.get("/api/alerts/active?severity=med", key), 400, "invalid_query"),
+        (server.get("/api/alerts/active?limit=0", key), 400, "invalid_query"),
+        (server.get("/api/alerts/active?limit=abc", key), 400, "invalid_query"),
+        (server.get("/api/alerts/active?cursor=bogus", key), 400, "invalid_query"),
+        (server.request("POST", "/api/alerts/123/resolve", key, &[], None), 404, "not_found"),
+        (server.request("POST", "/api/alerts/00000000-0000-4000-8000-000000000000/resolve", key, &[], None), 404, "not_found"),
+        (server.request("POST", "/api/alerts/00000000-0000-4000-8000-000000000000/resolve", key, &[], Some(("text/plain", b"x".to_vec()))), 415, "unsupported_media_type"),
+        (server.request("POST", "/api/alerts/00000000-0000-4000-8000-000000000000/resolve", key, &[], Some(("application/json", b"{oops".to_vec()))), 400, "invalid_json"),
+        (server.get("/api/nothing", key), 404, "not_found"),
+        (server.get(log, key), 405, "method_not_allowed"),
+        (server.get("/api/alerts/active", None), 401, "unauthorized"),
+        (server.get("/api/alerts/active", Some("nope")), 401, "unauthorized"),
+        (server.get("/api/alerts/active", Some(&format!("mxk_macrea_{}", "x".repeat(32)))), 401, "unauthorized"),
+        (server.request("GET", "/api/alerts/active", key, &[("x-tenant", "someone-else")], None), 403, "forbidden"),
+    ];
+    for (index, (reply, status, code)) in cases.iter().enumerate() {
+        assert_eq!(
+            (reply.status, error_code(reply)),
+            (*status, *code),
+            "case {index}: {}",
+            reply.json
+        );
+        let message = reply.json["error"]["message"].as_str().unwrap();
+        assert!(
+            !message.is_empty() && !message.contains("SELECT") && !message.contains("postgres"),
+            "{message}"
+        );
+    }
+    let rows = server.sql("SELECT count(*) FROM lead_activities");
+    assert_eq!(
+        rows[0].get::<_, i64>(0),
+        0,
+        "a rejected request wrote something"
+    );
+}
+
+#[test]
+fn keys_are_created_scoped_listed_and_revoked_by_the_operator_commands() {
+    let server = Server::start();
+    let reader = server.create_key("acme", "alerts:read");
+    assert_eq!(server.get("/api/alerts/active", Some(&reader)).status, 200);
+    let reply = server.post_json("/api/activities/log", Some(&reader), SEED_ACTIVITY);
+    assert_eq!((reply.status, error_code(&reply)), (403, "forbidden"));
+
+    let listed = server.cli(&["list-keys", "--tenant", "acme"]);
+    let listing = String::from_utf8(listed.stdout).unwrap();
+    let prefix = &reader[..reader.len() - 27];
+    assert!(
+        listing.contains(prefix) && listing.contains("active"),
+        "{listing}"
+    );
+    assert!(
+        !listing.contains(&reader),
+        "list-keys must never show a key"
+    );
+
+    let revoked = server.cli(&["revoke-key", prefix]);
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    let reply = server.get("/api/alerts/active", Some(&reader));
+    assert_eq!((reply.status, error_code(&reply)), (401, "unauthorized"));
+    assert!(
+        !server.cli(&["revoke-key", prefix]).status.success(),
+        "nothing left to revoke"
+    );
+    let bad = server.cli(&["create-key", "--tenant", "Not Valid"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid tenant"));
+}
+
+#[test]
+fn a_browser_dashboard_may_call_the_api() {
+    let server = Server::start();
+    let preflight = server.request(
+        "OPTIONS",
+        "/api/alerts/active",
+        None,
+        &[
+            ("origin", "http://localhost:5173"),
+            ("access-control-request-method", "GET"),
+        ],
+        None,
+    );
+    assert_eq!(preflight.status, 204);
+    assert_eq!(preflight.headers["access-control-allow-origin"], "*");
+    assert!(preflight.headers["access-control-allow-headers"].contains("authorization"));
+    let reply = server.get("/api/alerts/active", Some(&server.key));
+    assert_eq!(reply.headers["access-control-allow-origin"], "*");
+}
+
+#[test]
+fn the_openapi_document_matches_the_served_routes_and_statuses() {
+    let document: Value = serde_json::from_str(include_str!("../../docs/openapi.json")).unwrap();
+    let mut documented = BTreeSet::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if !["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                continue;
+            }
+            let route = format!("{} {path}", method.to_uppercase());
+            for status in operation["responses"].as_object().unwrap().keys() {
+                documented.insert((route.clone(), status.parse::<u16>().unwrap()));
+            }
+        }
+    }
+    let documented_routes: BTreeSet<String> = documented.iter().map(|(r, _)| r.clone()).collect();
+    let served_routes: BTreeSet<String> = routes::ROUTES.iter().map(|r| r.key()).collect();
+    assert_eq!(documented_routes, served_routes);
+
+    // Exercise every route and status that a local run can produce.
+    let server = Server::start();
+    let key = Some(server.key.as_str());
+    let reader = server.create_key("macrea", "alerts:read");
+    server.sql(SEED_INSERT);
+    let id = server.get("/api/alerts/active", key).json["alerts"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resolve = format!("/api/alerts/{id}/resolve");
+    let big = json!({"leadId": "a", "messageSnippet": "x".repeat(70 * 1024)}).to_string();
+    let log = "/api/activities/log";
+    server.post_json(log, key, SEED_ACTIVITY);
+    server.post_json(log, key, "{");
+    server.post_json(log, None, SEED_ACTIVITY);
+    server.post_json(log, Some(&reader), SEED_ACTIVITY);
+    server.post_json(log, key, &big);
+    server.request("POST", log, key, &[], Some(("text/plain", b"x".to_vec())));
+    server.get("/api/alerts/active", key);
+    server.get("/api/alerts/active?limit=0", key);
+    server.get("/api/alerts/active", None);
+    server.request("GET", "/api/alerts/active", key, &[("x-tenant", "x")], None);
+    server.request("POST", &resolve, Some(&reader), &[], None);
+    server.request("POST", &resolve, key, &[], None);
+    server.request("POST", "/api/alerts/nope/resolve", key, &[], None);
+    server.request("POST", &resolve, None, &[], None);
+    server.request(
+        "POST",
+        &resolve,
+        key,
+        &[],
+        Some(("application/json", big.into_bytes())),
+    );
+    server.request(
+        "POST",
+        &resolve,
+        key,
+        &[],
+        Some(("text/plain", b"x".to_vec())),
+    );
+    server.request(
+        "POST",
+        &resolve,
+        key,
+        &[],
+        Some(("application/json", b"{".to_vec())),
+    );
+    server.get("/health", None);
+
+    let seen = server.seen.borrow();
+    let served: BTreeSet<(String, u16)> = seen
+        .iter()
+        .filter(|(route, _)| served_routes.contains(route))
+        .cloned()
+        .collect();
+    let undocumented: Vec<_> = served.difference(&documented).collect();
+    assert!(
+        undocumented.is_empty(),
+        "served but not in docs/openapi.json: {undocumented:?}"
+    );
+    // What a healthy local run cannot produce: gateway throttling, defects, an unreachable
+    // database (the handler tests cover 503).
+    let unseen: Vec<_> = documented
+        .difference(&served)
+        .filter(|(_, status)| ![429, 500, 503].contains(status))
+        .collect();
+    assert!(
+        unseen.is_empty(),
+        "documented but never served here: {unseen:?}"
+    );
+}
+
+#[test]
+fn the_cargo_lambda_watch_router_serves_the_same_routes() {
+    let manifest: toml::Table = include_str!("../../Cargo.toml").parse().unwrap();
+    let router = manifest["workspace"]["metadata"]["lambda"]["watch"]["router"]
+        .as_table()
+        .unwrap();
+    let mut from_router = BTreeSet::new();
+    for (path, targets) in router {
+        for target in targets.as_array().unwrap() {
+            from_router.insert((
+                target["method"].as_str().unwrap().to_owned(),
+                path.clone(),
+                target["function"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    let from_routes: BTreeSet<_> = routes::ROUTES
+        .iter()
+        .map(|r| {
+            (
+                r.method.to_owned(),
+                r.path.to_owned(),
+                r.function.to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(from_router, from_routes);
+}
