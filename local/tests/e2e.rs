@@ -11,10 +11,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use shared::routes::{self, RouteMatch};
-use shared::testing::TestDb;
+use shared::testing::{SEED_INSERT, TestDb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_max-local");
-const SEED_INSERT: &str = r#"INSERT INTO max_alerts (tenant_id, lead_id, type, severity, message, suggested_action) VALUES ('macrea','test_prod_alert','NoContact7d','high','Test alerte production','{"label": "Test Action", "action": "test"}'::jsonb);"#;
 const SEED_ACTIVITY: &str = r#"{
     "leadId": "test_deploy",
     "channel": "whatsapp",

@@ -337,9 +337,8 @@ pub async fn list_active(
     })
 }
 
-/// Resolves an alert of the tenant. Resolving again changes nothing and returns the alert as first
-/// resolved; two concurrent resolutions agree, as the second waits for the first's row lock and
-/// then keeps its values. `None` when the tenant has no such alert.
+/// Marks an alert resolved unless it already is, keeping the first resolution's values, and
+/// returns it as stored.
 pub const RESOLVE: &str = concat!(
     "UPDATE max_alerts ",
     "SET resolved_at = coalesce(resolved_at, now()), ",
@@ -350,6 +349,9 @@ pub const RESOLVE: &str = concat!(
     "created_at, resolved_at, resolved_by, resolution, escalated_at, severity_rank, not_escalated"
 );
 
+/// Resolves an alert of the tenant. Resolving again changes nothing and returns the alert as first
+/// resolved; two concurrent resolutions agree, as the second waits for the first's row lock and
+/// then keeps its values. `None` when the tenant has no such alert.
 pub async fn resolve(
     db: &Db,
     scope: &TenantScope<'_>,

@@ -8,6 +8,9 @@ use crate::admin;
 use crate::auth::{ApiKey, EVENTS_FIXTURE_KEY, Scope, TenantId};
 use crate::db::{Db, DbConfig};
 
+/// The seed checklist's manual test alert (phase 4.2), word for word.
+pub const SEED_INSERT: &str = r#"INSERT INTO max_alerts (tenant_id, lead_id, type, severity, message, suggested_action) VALUES ('macrea','test_prod_alert','NoContact7d','high','Test alerte production','{"label": "Test Action", "action": "test"}'::jsonb);"#;
+
 /// The server where test databases are created: `TEST_DATABASE_URL`, or the local default.
 pub fn server_url() -> String {
     std::env::var("TEST_DATABASE_URL")

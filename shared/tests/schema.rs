@@ -3,10 +3,8 @@
 
 use shared::auth::{Scope, TenantId};
 use shared::db::{Access, Stmt, TenantScope};
-use shared::testing::TestDb;
+use shared::testing::{SEED_INSERT, TestDb};
 use tokio_postgres::types::Type;
-
-const SEED_INSERT: &str = r#"INSERT INTO max_alerts (tenant_id, lead_id, type, severity, message, suggested_action) VALUES ('macrea','test_prod_alert','NoContact7d','high','Test alerte production','{"label": "Test Action", "action": "test"}'::jsonb);"#;
 
 #[tokio::test]
 async fn the_seed_tables_exist() {

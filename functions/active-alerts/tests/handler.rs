@@ -1,13 +1,11 @@
 //! The handler, fed the sample events of `events/`, against a real database.
 
 use shared::App;
-use shared::testing::{TestDb, event, status_and_json};
+use shared::testing::{SEED_INSERT, TestDb, event, status_and_json};
 
 const ACTIVE: &str = include_str!("../../../events/active-alerts.json");
 const HIGH: &str = include_str!("../../../events/active-alerts-high.json");
 const HEALTH: &str = include_str!("../../../events/health.json");
-
-const SEED_INSERT: &str = r#"INSERT INTO max_alerts (tenant_id, lead_id, type, severity, message, suggested_action) VALUES ('macrea','test_prod_alert','NoContact7d','high','Test alerte production','{"label": "Test Action", "action": "test"}'::jsonb);"#;
 
 async fn setup() -> (TestDb, App) {
     let test = TestDb::new().await;
