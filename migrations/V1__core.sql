@@ -140,52 +140,68 @@ CREATE TABLE max_alert_counters (
 );
 
 -- One upsert per statement (not per row), with the tenants in a fixed order so that two statements
--- touching several tenants cannot deadlock on the counters. Runs as the owner: callers need no
--- write access to the counters.
+-- touching several tenants cannot deadlock on the counters. Runs as the caller, whose policies
+-- decide which tenants' counters it may change.
 CREATE FUNCTION max_alert_counters_apply() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp
+LANGUAGE plpgsql SET search_path = public, pg_temp
 AS $$
 DECLARE
-    -- A trigger sees only the transition tables it declares, so the delta query is chosen by event.
-    v_delta text := CASE TG_OP
-        WHEN 'INSERT' THEN
-            'SELECT tenant_id, severity, escalated_at, 1 AS d FROM new_rows WHERE resolved_at IS NULL'
-        WHEN 'DELETE' THEN
-            'SELECT tenant_id, severity, escalated_at, -1 AS d FROM old_rows WHERE resolved_at IS NULL'
-        ELSE
-            'SELECT tenant_id, severity, escalated_at, 1 AS d FROM new_rows WHERE resolved_at IS NULL
-             UNION ALL
-             SELECT tenant_id, severity, escalated_at, -1 AS d FROM old_rows WHERE resolved_at IS NULL'
-    END;
+    v_tenants text[];
+    v_high bigint[];
+    v_medium bigint[];
+    v_low bigint[];
+    v_escalated bigint[];
 BEGIN
-    EXECUTE format($sql$
-        WITH delta AS (%s),
-        sums AS (
-            SELECT tenant_id,
-                   coalesce(sum(d) FILTER (WHERE severity = 'high'), 0)          AS high,
-                   coalesce(sum(d) FILTER (WHERE severity = 'medium'), 0)        AS medium,
-                   coalesce(sum(d) FILTER (WHERE severity = 'low'), 0)           AS low,
-                   coalesce(sum(d) FILTER (WHERE escalated_at IS NOT NULL), 0)   AS escalated
-              FROM delta
-             GROUP BY tenant_id
-        )
-        INSERT INTO max_alert_counters AS c (tenant_id, high, medium, low, escalated)
-        SELECT tenant_id, high, medium, low, escalated
-          FROM sums
-         WHERE high <> 0 OR medium <> 0 OR low <> 0 OR escalated <> 0
-         ORDER BY tenant_id
-        ON CONFLICT (tenant_id) DO UPDATE
-           SET high = c.high + excluded.high,
-               medium = c.medium + excluded.medium,
-               low = c.low + excluded.low,
-               escalated = c.escalated + excluded.escalated
-    $sql$, v_delta);
+    -- A trigger sees only the transition tables it declares: one delta query per event.
+    IF TG_OP = 'INSERT' THEN
+        SELECT array_agg(tenant_id), array_agg(h), array_agg(m), array_agg(l), array_agg(e)
+          INTO v_tenants, v_high, v_medium, v_low, v_escalated
+          FROM (SELECT tenant_id,
+                       count(*) FILTER (WHERE severity = 'high') AS h,
+                       count(*) FILTER (WHERE severity = 'medium') AS m,
+                       count(*) FILTER (WHERE severity = 'low') AS l,
+                       count(*) FILTER (WHERE escalated_at IS NOT NULL) AS e
+                  FROM new_rows WHERE resolved_at IS NULL GROUP BY tenant_id) AS delta;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT array_agg(tenant_id), array_agg(h), array_agg(m), array_agg(l), array_agg(e)
+          INTO v_tenants, v_high, v_medium, v_low, v_escalated
+          FROM (SELECT tenant_id,
+                       -count(*) FILTER (WHERE severity = 'high') AS h,
+                       -count(*) FILTER (WHERE severity = 'medium') AS m,
+                       -count(*) FILTER (WHERE severity = 'low') AS l,
+                       -count(*) FILTER (WHERE escalated_at IS NOT NULL) AS e
+                  FROM old_rows WHERE resolved_at IS NULL GROUP BY tenant_id) AS delta;
+    ELSE
+        SELECT array_agg(tenant_id), array_agg(h), array_agg(m), array_agg(l), array_agg(e)
+          INTO v_tenants, v_high, v_medium, v_low, v_escalated
+          FROM (SELECT tenant_id,
+                       coalesce(sum(d) FILTER (WHERE severity = 'high'), 0) AS h,
+                       coalesce(sum(d) FILTER (WHERE severity = 'medium'), 0) AS m,
+                       coalesce(sum(d) FILTER (WHERE severity = 'low'), 0) AS l,
+                       coalesce(sum(d) FILTER (WHERE escalated_at IS NOT NULL), 0) AS e
+                  FROM (SELECT tenant_id, severity, escalated_at, 1 AS d
+                          FROM new_rows WHERE resolved_at IS NULL
+                        UNION ALL
+                        SELECT tenant_id, severity, escalated_at, -1 AS d
+                          FROM old_rows WHERE resolved_at IS NULL) AS changes
+                 GROUP BY tenant_id) AS delta;
+    END IF;
+    INSERT INTO max_alert_counters AS c (tenant_id, high, medium, low, escalated)
+    SELECT tenant_id, h, m, l, e
+      FROM unnest(v_tenants, v_high, v_medium, v_low, v_escalated) AS u(tenant_id, h, m, l, e)
+     WHERE h <> 0 OR m <> 0 OR l <> 0 OR e <> 0
+     ORDER BY tenant_id
+    ON CONFLICT (tenant_id) DO UPDATE
+       SET high = c.high + excluded.high,
+           medium = c.medium + excluded.medium,
+           low = c.low + excluded.low,
+           escalated = c.escalated + excluded.escalated;
     RETURN NULL;
 END
 $$;
 
 CREATE FUNCTION max_alert_counters_reset() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp
+LANGUAGE plpgsql SET search_path = public, pg_temp
 AS $$
 BEGIN
     DELETE FROM max_alert_counters;
@@ -193,8 +209,6 @@ BEGIN
 END
 $$;
 
-REVOKE ALL ON FUNCTION max_alert_counters_apply() FROM PUBLIC;
-REVOKE ALL ON FUNCTION max_alert_counters_reset() FROM PUBLIC;
 
 CREATE TRIGGER max_alerts_count_insert AFTER INSERT ON max_alerts
     REFERENCING NEW TABLE AS new_rows
@@ -273,4 +287,5 @@ CREATE POLICY tenant_isolation ON max_alert_counters
 GRANT SELECT, INSERT ON lead_activities TO max_app;
 GRANT SELECT ON max_alerts TO max_app;
 GRANT UPDATE (resolved_at, resolved_by, resolution) ON max_alerts TO max_app;
-GRANT SELECT ON max_alert_counters TO max_app;
+-- The counters follow the alerts a role may change (their trigger runs as that role).
+GRANT SELECT, INSERT, UPDATE ON max_alert_counters TO max_app;

@@ -14,9 +14,13 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use shared::App;
-use shared::admin::{self, AdminError};
+use std::time::Duration;
+
+use lambda_runtime::LambdaEvent;
+use shared::admin::{self, AdminError, RuleChange};
 use shared::auth::{ApiKey, EVENTS_FIXTURE_KEY, Scope, TenantId};
 use shared::db::{Db, DbConfig};
+use shared::evaluator::Summary;
 use tokio::net::TcpListener;
 
 /// Used when `DATABASE_URL` is not set: the local PostgreSQL, database `max_local` (created if
@@ -39,7 +43,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Migrate, create the demo tenant `macrea` with a fresh key, and serve every route (the default).
+    /// Migrate, create the demo tenant `macrea` with a fresh key, serve every route and run the
+    /// alert evaluator every minute (the default).
     Serve {
         /// The port to listen on (0 picks a free one).
         #[arg(long, default_value_t = 3005)]
@@ -47,6 +52,32 @@ enum Command {
         /// The Origin allowed to call the API from a browser (CORS).
         #[arg(long, default_value = "*")]
         cors_origin: String,
+        /// Seconds between two passes of the alert evaluator (0: never).
+        #[arg(long, default_value_t = 60)]
+        evaluate_every: u64,
+    },
+    /// Run one pass of the alert evaluator over every tenant and print its summary.
+    Evaluate,
+    /// Show a tenant's alert rules, or change one (then show them).
+    Rules {
+        #[arg(long)]
+        tenant: String,
+        /// The rule to change: UnansweredInbound, DeliveryFailed, NoContact7d or NoReply3d.
+        #[arg(long, required_if_eq_any([("enable", "true"), ("disable", "true"), ("reset", "true")]))]
+        rule: Option<String>,
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        #[arg(long)]
+        disable: bool,
+        /// How long the situation must last: 0, or a number with m, h or d (90m, 4h, 7d).
+        #[arg(long, requires = "rule")]
+        threshold: Option<String>,
+        /// high, medium or low.
+        #[arg(long, requires = "rule")]
+        severity: Option<String>,
+        /// Back to the defaults (before any other change given).
+        #[arg(long)]
+        reset: bool,
     },
     /// Apply the migrations that have not run yet.
     Migrate,
@@ -114,8 +145,26 @@ async fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve {
         port: 3005,
         cors_origin: "*".into(),
+        evaluate_every: 60,
     }) {
-        Command::Serve { port, cors_origin } => serve(port, cors_origin).await,
+        Command::Serve {
+            port,
+            cors_origin,
+            evaluate_every,
+        } => serve(port, cors_origin, evaluate_every).await,
+        Command::Evaluate => evaluate_once().await,
+        Command::Rules {
+            tenant,
+            rule,
+            enable,
+            disable,
+            threshold,
+            severity,
+            reset,
+        } => match rule_change(enable, disable, threshold.as_deref(), severity) {
+            Ok(change) => rules(&tenant, rule.as_deref(), &change, reset).await,
+            Err(error) => Err(error),
+        },
         Command::Migrate => migrate(true).await.map(|_| ()),
         Command::CreateKey {
             tenant,
@@ -161,7 +210,7 @@ async fn migrate(verbose: bool) -> Result<String, AdminError> {
     Ok(url)
 }
 
-async fn serve(port: u16, cors_origin: String) -> Result<(), AdminError> {
+async fn serve(port: u16, cors_origin: String, evaluate_every: u64) -> Result<(), AdminError> {
     let url = migrate(false).await?;
     let mut client = admin::connect(&url).await?;
     let tenant = tenant_arg(DEMO_TENANT)?;
@@ -179,6 +228,18 @@ async fn serve(port: u16, cors_origin: String) -> Result<(), AdminError> {
         .unwrap_or(16);
     let db = Db::connect_lazily(&config).map_err(|error| AdminError::new(error.to_string()))?;
     db.warm_up().await;
+    if evaluate_every > 0 {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(Duration::from_secs(evaluate_every));
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                // Failures are logged by the handler; the next tick tries again.
+                let _ = run_evaluator(&db).await;
+            }
+        });
+    }
     let app = Arc::new(App::new(db));
     let cors_origin: Arc<str> = cors_origin.into();
 
@@ -190,6 +251,9 @@ async fn serve(port: u16, cors_origin: String) -> Result<(), AdminError> {
         .map_err(|error| AdminError::new(error.to_string()))?;
     println!("Demo tenant: {DEMO_TENANT}");
     println!("API key (tenant {DEMO_TENANT}, all scopes; a new one at each start): {key}");
+    if evaluate_every > 0 {
+        println!("Alert evaluator: every {evaluate_every} s");
+    }
     println!("Listening on http://{address}");
     println!("Try: curl -H 'Authorization: Bearer {key}' http://{address}/api/alerts/active");
 
@@ -249,6 +313,107 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// One pass of the evaluator, through the Lambda function's own handler, as a schedule triggers it.
+async fn run_evaluator(db: &Db) -> Result<Summary, lambda_runtime::Error> {
+    let event = serde_json::json!({
+        "version": "0",
+        "detail-type": "Scheduled Event",
+        "source": "max-local",
+        "time": shared::time::OffsetDateTime::now_utc()
+            .format(&shared::time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        "detail": {}
+    });
+    alert_evaluator::handle(
+        db,
+        alert_evaluator::timeout_from_env(),
+        LambdaEvent::new(event, lambda_runtime::Context::default()),
+    )
+    .await
+}
+
+async fn evaluate_once() -> Result<(), AdminError> {
+    let url = migrate(false).await?;
+    let db = Db::connect_lazily(&DbConfig::new(url, "max-local"))
+        .map_err(|error| AdminError::new(error.to_string()))?;
+    let summary = run_evaluator(&db)
+        .await
+        .map_err(|error| AdminError::new(error.to_string()))?;
+    let list = |map: &std::collections::BTreeMap<String, u64>| {
+        if map.is_empty() {
+            "none".to_owned()
+        } else {
+            map.iter()
+                .map(|(rule, n)| format!("{rule} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    if summary.skipped {
+        println!("Skipped: another pass is running.");
+        return Ok(());
+    }
+    println!("Leads evaluated: {}", summary.leads_evaluated);
+    println!("Raised:          {}", list(&summary.raised));
+    println!("Auto-resolved:   {}", list(&summary.auto_resolved));
+    println!("Escalated:       {}", list(&summary.escalated));
+    println!("Reworded:        {}", list(&summary.refreshed));
+    println!("Took:            {:.1} ms", summary.elapsed_ms);
+    Ok(())
+}
+
+fn rule_change(
+    enable: bool,
+    disable: bool,
+    threshold: Option<&str>,
+    severity: Option<String>,
+) -> Result<RuleChange, AdminError> {
+    let threshold_seconds = threshold
+        .map(|text| {
+            admin::parse_threshold(text).ok_or_else(|| {
+                AdminError::new(format!(
+                    "invalid threshold {text:?}: use 0, or a number with m, h or d (90m, 4h, 7d)"
+                ))
+            })
+        })
+        .transpose()?;
+    Ok(RuleChange {
+        enabled: (enable || disable).then_some(enable),
+        threshold_seconds,
+        severity,
+    })
+}
+
+async fn rules(
+    tenant: &str,
+    rule: Option<&str>,
+    change: &RuleChange,
+    reset: bool,
+) -> Result<(), AdminError> {
+    let url = migrate(false).await?;
+    let tenant = tenant_arg(tenant)?;
+    let mut client = admin::connect(&url).await?;
+    if let Some(rule) = rule {
+        admin::set_rule(&mut client, &tenant, rule, change, reset).await?;
+        println!(
+            "Updated {rule} for tenant {tenant}; the evaluator looks at its leads again at its next pass."
+        );
+    }
+    println!("Alert rules of tenant {tenant} (* = set for this tenant):");
+    for setting in admin::rules(&mut client, &tenant).await? {
+        println!(
+            "  {} {:<18} {:<4} after {:<4} {:<7} {}",
+            if setting.overridden { '*' } else { ' ' },
+            setting.rule,
+            if setting.enabled { "on" } else { "off" },
+            admin::format_threshold(setting.threshold_seconds),
+            setting.severity,
+            setting.description,
+        );
+    }
+    Ok(())
 }
 
 async fn create_key(

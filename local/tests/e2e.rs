@@ -43,6 +43,10 @@ struct Server {
 
 impl Server {
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    fn start_with(extra_args: &[&str]) -> Self {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -50,6 +54,7 @@ impl Server {
         let test = runtime.block_on(TestDb::new());
         let mut child = Command::new(BIN)
             .args(["serve", "--port", "0"])
+            .args(extra_args)
             .env("DATABASE_URL", &test.url)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -528,4 +533,110 @@ fn the_cargo_lambda_watch_router_serves_the_same_routes() {
         })
         .collect();
     assert_eq!(from_router, from_routes);
+}
+
+#[test]
+fn serve_raises_living_alerts_by_itself_and_an_answer_clears_them() {
+    let server = Server::start_with(&["--evaluate-every", "1"]);
+    let key = Some(server.key.as_str());
+    let five_hours_ago = shared::time::OffsetDateTime::now_utc() - shared::time::Duration::hours(5);
+    let inbound = json!({
+        "leadId": "lead_sophie", "leadName": "Sophie", "channel": "whatsapp", "direction": "in",
+        "status": "received", "messageSnippet": "Bonjour, des nouvelles ?",
+        "occurredAt": five_hours_ago
+            .format(&shared::time::format_description::well_known::Rfc3339)
+            .unwrap(),
+    });
+    let reply = server.post_json("/api/activities/log", key, &inbound.to_string());
+    assert_eq!(reply.status, 200, "{}", reply.json);
+
+    // The evaluator runs every second: the alert appears without any other request.
+    let mut alerts = json!([]);
+    for _ in 0..100 {
+        alerts = server.get("/api/alerts/active", key).json["alerts"].clone();
+        if alerts.as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(alerts[0]["type"], "UnansweredInbound", "{alerts}");
+    assert_eq!(
+        alerts[0]["message"],
+        "Sophie a écrit il y a 5 heures, sans réponse"
+    );
+    assert_eq!(alerts[0]["suggestedAction"]["label"], "Répondre au lead");
+    assert_eq!(alerts[0]["leadName"], "Sophie");
+
+    // Answering clears it in the same request.
+    let answer = json!({"leadId": "lead_sophie", "channel": "whatsapp", "direction": "out", "status": "sent"});
+    assert_eq!(
+        server
+            .post_json("/api/activities/log", key, &answer.to_string())
+            .status,
+        200
+    );
+    let after = server.get("/api/alerts/active", key);
+    assert_eq!(after.json["alerts"], json!([]));
+    let rows = server.sql("SELECT resolution FROM max_alerts WHERE lead_id = 'lead_sophie'");
+    assert_eq!(rows[0].get::<_, String>(0), "auto");
+
+    // A future occurredAt is refused.
+    let future = json!({"leadId": "x", "channel": "sms", "direction": "out", "status": "sent",
+                        "occurredAt": "2999-01-01T00:00:00Z"});
+    let reply = server.post_json("/api/activities/log", key, &future.to_string());
+    assert_eq!(
+        (reply.status, reply.json["error"]["field"].as_str()),
+        (400, Some("occurredAt"))
+    );
+}
+
+#[test]
+fn the_operator_runs_the_evaluator_and_tunes_a_tenant_s_rules() {
+    let server = Server::start_with(&["--evaluate-every", "0"]);
+    server.sql(
+        "INSERT INTO lead_activities (tenant_id, lead_id, channel, direction, status, occurred_at)
+         VALUES ('acme', 'lead-1', 'email', 'out', 'sent', now() - interval '2 days 1 hour')",
+    );
+    let output = server.cli(&[
+        "rules",
+        "--tenant",
+        "acme",
+        "--rule",
+        "NoReply3d",
+        "--threshold",
+        "2d",
+        "--severity",
+        "low",
+    ]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        text.contains("* NoReply3d") && text.contains("after 2d") && text.contains("low"),
+        "{text}"
+    );
+
+    let output = server.cli(&["evaluate"]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("Raised:          NoReply3d 1"), "{text}");
+    let rows = server
+        .sql("SELECT severity FROM max_alerts WHERE tenant_id = 'acme' AND resolved_at IS NULL");
+    assert_eq!(rows[0].get::<_, String>(0), "low");
+
+    let bad = server.cli(&["rules", "--tenant", "acme", "--rule", "Nope", "--disable"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown rule"));
+    let bad = server.cli(&[
+        "rules",
+        "--tenant",
+        "acme",
+        "--rule",
+        "NoReply3d",
+        "--threshold",
+        "soon",
+    ]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid threshold"));
 }

@@ -359,3 +359,164 @@ mod tests {
         assert_eq!(database_name("postgres://h:1"), None);
     }
 }
+
+/// A rule as it applies to a tenant: its default, or the tenant's override.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleSetting {
+    pub rule: String,
+    pub enabled: bool,
+    pub threshold_seconds: i64,
+    pub severity: String,
+    /// Whether the tenant overrides any of the defaults.
+    pub overridden: bool,
+    pub description: String,
+}
+
+/// A change to one rule for one tenant; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleChange {
+    pub enabled: Option<bool>,
+    /// A threshold as `parse_threshold` reads it.
+    pub threshold_seconds: Option<i64>,
+    pub severity: Option<String>,
+}
+
+/// Reads a threshold: `0`, or a whole number followed by `m` (minutes), `h` (hours) or `d` (days).
+pub fn parse_threshold(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if text == "0" {
+        return Some(0);
+    }
+    let (number, unit) = text.split_at(text.len().checked_sub(1)?);
+    let number: i64 = number.parse().ok().filter(|n| *n >= 0)?;
+    let seconds = match unit {
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    number.checked_mul(seconds)
+}
+
+/// `7d`, `4h`, `90m`, `0`: a threshold as an operator writes it.
+pub fn format_threshold(seconds: i64) -> String {
+    match seconds {
+        0 => "0".into(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// The effective rule settings of a tenant, in priority order.
+pub async fn rules(client: &mut Client, tenant: &TenantId) -> Result<Vec<RuleSetting>, AdminError> {
+    in_tenant(client, tenant, async |tx| {
+        let rows = tx
+            .query(
+                "SELECT d.rule, coalesce(o.enabled, d.enabled),
+                        extract(epoch FROM coalesce(o.threshold, d.threshold))::bigint,
+                        coalesce(o.severity, d.severity), o.rule IS NOT NULL, d.description
+                   FROM max_alert_rule_defaults d
+                   LEFT JOIN max_alert_rules o ON o.tenant_id = $1 AND o.rule = d.rule
+                  ORDER BY d.priority",
+                &[&tenant.as_str()],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| RuleSetting {
+                rule: row.get(0),
+                enabled: row.get(1),
+                threshold_seconds: row.get(2),
+                severity: row.get(3),
+                overridden: row.get(4),
+                description: row.get(5),
+            })
+            .collect())
+    })
+    .await
+}
+
+/// Changes one rule for a tenant (`reset`: back to the defaults), and has the evaluator look at
+/// every lead of the tenant again at its next pass.
+pub async fn set_rule(
+    client: &mut Client,
+    tenant: &TenantId,
+    rule: &str,
+    change: &RuleChange,
+    reset: bool,
+) -> Result<(), AdminError> {
+    let known: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT FROM max_alert_rule_defaults WHERE rule = $1)",
+            &[&rule],
+        )
+        .await?
+        .get(0);
+    if !known {
+        return Err(AdminError::new(format!(
+            "unknown rule {rule:?}: use UnansweredInbound, DeliveryFailed, NoContact7d or NoReply3d"
+        )));
+    }
+    if let Some(severity) = &change.severity
+        && !["high", "medium", "low"].contains(&severity.as_str())
+    {
+        return Err(AdminError::new("severity must be high, medium or low"));
+    }
+    in_tenant(client, tenant, async |tx| {
+        if reset {
+            tx.execute(
+                "DELETE FROM max_alert_rules WHERE tenant_id = $1 AND rule = $2",
+                &[&tenant.as_str(), &rule],
+            )
+            .await?;
+        }
+        if change != &RuleChange::default() {
+            tx.execute(
+                "INSERT INTO max_alert_rules AS r (tenant_id, rule, enabled, threshold, severity)
+                 VALUES ($1, $2, $3, make_interval(secs => $4::bigint), $5)
+                 ON CONFLICT (tenant_id, rule) DO UPDATE SET
+                     enabled = coalesce(excluded.enabled, r.enabled),
+                     threshold = coalesce(excluded.threshold, r.threshold),
+                     severity = coalesce(excluded.severity, r.severity),
+                     updated_at = now()",
+                &[
+                    &tenant.as_str(),
+                    &rule,
+                    &change.enabled,
+                    &change.threshold_seconds,
+                    &change.severity,
+                ],
+            )
+            .await?;
+        }
+        tx.execute(
+            "UPDATE max_lead_states SET next_check_at = now() WHERE tenant_id = $1",
+            &[&tenant.as_str()],
+        )
+        .await?;
+        Ok(())
+    })
+    .await
+}
+
+#[cfg(test)]
+mod rule_tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_read_and_print_alike() {
+        assert_eq!(parse_threshold("7d"), Some(7 * 86_400));
+        assert_eq!(parse_threshold("4h"), Some(4 * 3600));
+        assert_eq!(parse_threshold("90m"), Some(90 * 60));
+        assert_eq!(parse_threshold("0"), Some(0));
+        for bad in ["", "d", "7", "-1d", "7w", "1.5d"] {
+            assert_eq!(parse_threshold(bad), None, "{bad}");
+        }
+        assert_eq!(format_threshold(7 * 86_400), "7d");
+        assert_eq!(format_threshold(4 * 3600), "4h");
+        assert_eq!(format_threshold(90 * 60), "90m");
+        assert_eq!(format_threshold(0), "0");
+    }
+}

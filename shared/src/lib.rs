@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod db;
 pub mod error;
+pub mod evaluator;
 pub mod health;
 pub mod http;
 pub mod routes;

@@ -76,6 +76,45 @@ impl TestDb {
             .0
     }
 
+    /// Moves every stored time back by `interval` (a PostgreSQL interval such as `'3 days'`): to
+    /// the evaluator, exactly as if that much time had passed.
+    pub async fn travel(&self, interval: &str) {
+        let shift = |columns: &[&str]| {
+            columns
+                .iter()
+                .map(|c| format!("{c} = {c} - $1::text::interval"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let owner = self.owner().await;
+        for (table, columns) in [
+            ("lead_activities", &["occurred_at", "created_at"][..]),
+            (
+                "max_lead_states",
+                &[
+                    "first_seen_at",
+                    "last_in_at",
+                    "last_contact_at",
+                    "last_touch_at",
+                    "last_outcome_at",
+                    "next_check_at",
+                ][..],
+            ),
+            (
+                "max_alerts",
+                &["created_at", "resolved_at", "escalated_at"][..],
+            ),
+        ] {
+            owner
+                .execute(
+                    &format!("UPDATE {table} SET {}", shift(columns)),
+                    &[&interval],
+                )
+                .await
+                .expect("time travel");
+        }
+    }
+
     /// Registers the key the sample events carry, with every scope.
     pub async fn register_events_key(&self) {
         let key = ApiKey::parse(EVENTS_FIXTURE_KEY).expect("events key");

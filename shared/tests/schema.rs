@@ -94,16 +94,24 @@ async fn the_functions_role_owns_nothing_and_cannot_bypass_rls() {
     let owner = test.owner().await;
     let row = owner
         .query_one(
-            "SELECT rolsuper, rolbypassrls, rolcanlogin FROM pg_roles WHERE rolname = 'max_app'",
+            "SELECT bool_or(rolsuper), bool_or(rolbypassrls), count(*) FROM pg_roles
+              WHERE rolname IN ('max_app', 'max_evaluator')",
             &[],
         )
         .await
         .unwrap();
-    assert!(!row.get::<_, bool>(0), "max_app must not be a superuser");
-    assert!(!row.get::<_, bool>(1), "max_app must not bypass RLS");
+    assert_eq!(row.get::<_, i64>(2), 2);
+    assert!(
+        !row.get::<_, bool>(0),
+        "the functions' roles must not be superusers"
+    );
+    assert!(
+        !row.get::<_, bool>(1),
+        "the functions' roles must not bypass RLS"
+    );
     let owned: i64 = owner
         .query_one(
-            "SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE r.rolname = 'max_app'",
+            "SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE r.rolname IN ('max_app', 'max_evaluator')",
             &[],
         )
         .await
@@ -113,7 +121,10 @@ async fn the_functions_role_owns_nothing_and_cannot_bypass_rls() {
     let unprotected: Vec<String> = owner
         .query(
             "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname <> 'refinery_schema_history'
+             WHERE n.nspname = 'public' AND c.relkind = 'r'
+               AND (c.relname = 'max_tenants'
+                    OR EXISTS (SELECT FROM pg_attribute a
+                                WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped))
                AND NOT (c.relrowsecurity AND c.relforcerowsecurity)",
             &[],
         )

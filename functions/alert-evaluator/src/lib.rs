@@ -1,0 +1,45 @@
+//! The `alert-evaluator` function: on each scheduled event (EventBridge), one pass of the alert
+//! rules over every tenant (see `shared::evaluator`).
+
+use std::time::Duration;
+
+use lambda_runtime::{Error, LambdaEvent};
+use serde_json::Value;
+use shared::db::Db;
+use shared::evaluator::{self, Summary};
+
+/// The longest a pass may run unless `EVALUATOR_TIMEOUT_MS` says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The pass's statement timeout, from `EVALUATOR_TIMEOUT_MS`.
+pub fn timeout_from_env() -> Duration {
+    std::env::var("EVALUATOR_TIMEOUT_MS")
+        .ok()
+        .and_then(|ms| ms.trim().parse().ok())
+        .map_or(DEFAULT_TIMEOUT, Duration::from_millis)
+}
+
+/// Runs one pass and returns its summary. A database failure is an error, so that the scheduler
+/// retries the invocation and, past its retries, sends it to the dead-letter destination.
+pub async fn handle(
+    db: &Db,
+    timeout: Duration,
+    event: LambdaEvent<Value>,
+) -> Result<Summary, Error> {
+    let scheduled_at = event
+        .payload
+        .get("time")
+        .and_then(Value::as_str)
+        .unwrap_or("-");
+    tracing::debug!(scheduled_at, request_id = %event.context.request_id, "evaluation triggered");
+    match evaluator::evaluate(db, timeout).await {
+        Ok(summary) => {
+            summary.log();
+            Ok(summary)
+        }
+        Err(error) => {
+            tracing::error!(error = %error, "evaluation pass failed");
+            Err("evaluation pass failed: the database is unavailable or the pass timed out".into())
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The `alert-evaluator` Lambda function: builds the pool once, then runs a pass per event.
+
+use lambda_runtime::{Error, run, service_fn};
+use shared::db::{Db, DbConfig};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let mut config = DbConfig::from_env("alert-evaluator")?;
+    config.pool_size = 1;
+    let db = Db::connect_lazily(&config)?;
+    db.warm_up().await;
+    let timeout = alert_evaluator::timeout_from_env();
+    let db = &db;
+    run(service_fn(move |event| async move {
+        alert_evaluator::handle(db, timeout, event).await
+    }))
+    .await
+}

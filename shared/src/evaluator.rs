@@ -1,0 +1,315 @@
+//! The alert evaluator: raises, refreshes and resolves living alerts by rule, for every tenant in
+//! one pass, set-wise.
+//!
+//! The rules read `max_lead_states`, the per-lead summary that every activity insert keeps up to
+//! date (see `migrations/V2__alert_evaluator.sql`). A pass only looks at leads that are due
+//! (`next_check_at <= now()`): those with new activity, or a threshold crossed, or an alert message
+//! whose wording changes ("depuis 9 jours" becomes "depuis 10 jours"). Each evaluated lead gets its
+//! next due time. So a pass with nothing new reads an empty range of `max_lead_states_due`.
+//!
+//! One statement evaluates the due leads, resolves the alerts whose condition no longer holds
+//! (`resolution = 'auto'`), refreshes the wording of those that still hold, raises the new ones
+//! (unless a person resolved the same alert since the situation began and the rule's period has
+//! not passed again), and schedules the next check. A second statement escalates high alerts left
+//! open for 24 hours. Only the four rule types are ever touched.
+//!
+//! Safe under concurrency: a pass takes a transaction-scoped advisory lock (an overlapping pass
+//! returns at once, skipped); due leads are locked `FOR UPDATE SKIP LOCKED`, so a lead whose
+//! activity is being logged is simply left for the next pass (its `next_check_at` is now); raising
+//! uses `ON CONFLICT DO NOTHING` on the one-active-alert index. Lead rows are locked before alert
+//! rows, in the same order as the activity insert trigger, so the two cannot deadlock.
+//!
+//! Plans (PostgreSQL 15): the due scan is an Index Scan on `max_lead_states_due` (range
+//! `next_check_at <= now()`); the per-tenant settings are a hash aggregate over four rules per due
+//! tenant; open alerts of due leads come from `idx_max_alerts_unique_active` (nested loop on
+//! tenant + lead); the last manual resolution of a candidate is a lookup on
+//! `idx_max_alerts_tenant_lead`; escalation is a range scan on the partial
+//! `max_alerts_to_escalate`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio_postgres::types::Type;
+
+use crate::db::{Db, DbError};
+
+/// The rule types the evaluator owns; any other alert type is never touched.
+pub const RULES: [&str; 4] = [
+    "UnansweredInbound",
+    "DeliveryFailed",
+    "NoContact7d",
+    "NoReply3d",
+];
+
+/// High alerts open for this long are escalated (the seed's rule).
+pub const ESCALATE_AFTER_HOURS: i32 = 24;
+
+/// Keeps two passes from running at once (transaction-scoped: safe behind poolers).
+const PASS_LOCK: i64 = 0x004d_4158_4556_414c; // "MAXEVAL"
+
+/// The evaluation of every due lead, in one statement (see the module documentation).
+pub const EVALUATE: &str = r#"
+WITH due AS (
+    SELECT s.*
+      FROM max_lead_states s
+     WHERE s.next_check_at <= now()
+       FOR UPDATE OF s SKIP LOCKED
+),
+settings AS (
+    SELECT t.tenant_id,
+           bool_or(coalesce(o.enabled, d.enabled)) FILTER (WHERE d.rule = 'UnansweredInbound') AS ui_on,
+           max(coalesce(o.threshold, d.threshold)) FILTER (WHERE d.rule = 'UnansweredInbound') AS ui_after,
+           max(coalesce(o.severity, d.severity)) FILTER (WHERE d.rule = 'UnansweredInbound') AS ui_severity,
+           bool_or(coalesce(o.enabled, d.enabled)) FILTER (WHERE d.rule = 'DeliveryFailed') AS df_on,
+           max(coalesce(o.threshold, d.threshold)) FILTER (WHERE d.rule = 'DeliveryFailed') AS df_after,
+           max(coalesce(o.severity, d.severity)) FILTER (WHERE d.rule = 'DeliveryFailed') AS df_severity,
+           bool_or(coalesce(o.enabled, d.enabled)) FILTER (WHERE d.rule = 'NoContact7d') AS nc_on,
+           max(coalesce(o.threshold, d.threshold)) FILTER (WHERE d.rule = 'NoContact7d') AS nc_after,
+           max(coalesce(o.severity, d.severity)) FILTER (WHERE d.rule = 'NoContact7d') AS nc_severity,
+           bool_or(coalesce(o.enabled, d.enabled)) FILTER (WHERE d.rule = 'NoReply3d') AS nr_on,
+           max(coalesce(o.threshold, d.threshold)) FILTER (WHERE d.rule = 'NoReply3d') AS nr_after,
+           max(coalesce(o.severity, d.severity)) FILTER (WHERE d.rule = 'NoReply3d') AS nr_severity
+      FROM (SELECT DISTINCT tenant_id FROM due) t
+     CROSS JOIN max_alert_rule_defaults d
+      LEFT JOIN max_alert_rules o ON o.tenant_id = t.tenant_id AND o.rule = d.rule
+     GROUP BY t.tenant_id
+),
+-- When each enabled rule holds (or will hold) for a lead; NULL when it cannot.
+crossings AS (
+    SELECT s.tenant_id, s.lead_id, s.lead_name, s.last_contact_at IS NOT NULL AS contacted,
+           s.last_touch_at, s.last_touch_channel, s.last_outcome_at, s.last_outcome_channel,
+           coalesce(s.last_contact_at, s.first_seen_at) AS quiet_since, s.last_contact_at,
+           s.last_contact_channel,
+           c.ui_after, c.nc_after, c.nr_after,
+           c.ui_severity, c.df_severity, c.nc_severity, c.nr_severity,
+           CASE WHEN c.ui_on AND s.last_touch_in THEN s.last_touch_at + c.ui_after END AS ui_at,
+           CASE WHEN c.df_on AND s.last_outcome_failed THEN s.last_outcome_at + c.df_after END AS df_at,
+           CASE WHEN c.nc_on THEN coalesce(s.last_contact_at, s.first_seen_at) + c.nc_after END AS nc_at,
+           CASE WHEN c.nr_on AND s.last_contact_at > coalesce(s.last_in_at, '-infinity')
+                THEN s.last_contact_at + c.nr_after END AS nr_at
+      FROM due s
+      JOIN settings c ON c.tenant_id = s.tenant_id
+),
+-- The rule that wins for each lead (by priority), what its alert says, and when to look again.
+judged AS (
+    SELECT w.*,
+           max_alert_message(w.rule, w.lead_name, w.channel, w.since, w.contacted, now()) AS message,
+           least(
+               CASE WHEN w.ui_at > now() THEN w.ui_at END,
+               CASE WHEN w.df_at > now() THEN w.df_at END,
+               CASE WHEN w.nc_at > now() THEN w.nc_at END,
+               CASE WHEN w.nr_at > now() THEN w.nr_at END,
+               CASE WHEN w.rule <> 'DeliveryFailed' THEN max_duration_fr_changes_at(w.since, now()) END
+           ) AS next_check_at
+      FROM (
+        SELECT x.*,
+               CASE x.rule WHEN 'UnansweredInbound' THEN x.last_touch_at
+                           WHEN 'DeliveryFailed' THEN x.last_outcome_at
+                           WHEN 'NoContact7d' THEN x.quiet_since
+                           WHEN 'NoReply3d' THEN x.last_contact_at END AS since,
+               CASE x.rule WHEN 'UnansweredInbound' THEN x.last_touch_channel
+                           WHEN 'DeliveryFailed' THEN x.last_outcome_channel
+                           ELSE x.last_contact_channel END AS channel,
+               CASE x.rule WHEN 'UnansweredInbound' THEN x.ui_severity
+                           WHEN 'DeliveryFailed' THEN x.df_severity
+                           WHEN 'NoContact7d' THEN x.nc_severity
+                           WHEN 'NoReply3d' THEN x.nr_severity END AS severity,
+               -- How long a person's resolution holds the alert back while the situation lasts.
+               CASE x.rule WHEN 'UnansweredInbound' THEN greatest(x.ui_after, interval '1 hour')
+                           WHEN 'DeliveryFailed' THEN NULL
+                           WHEN 'NoContact7d' THEN greatest(x.nc_after, interval '1 hour')
+                           WHEN 'NoReply3d' THEN greatest(x.nr_after, interval '1 hour') END AS period
+          FROM (
+            SELECT c.*,
+                   CASE WHEN c.ui_at <= now() THEN 'UnansweredInbound'
+                        WHEN c.df_at <= now() THEN 'DeliveryFailed'
+                        WHEN c.nc_at <= now() THEN 'NoContact7d'
+                        WHEN c.nr_at <= now() THEN 'NoReply3d' END AS rule
+              FROM crossings c
+          ) x
+      ) w
+),
+open_alerts AS (
+    SELECT a.id, a.tenant_id, a.lead_id, a.type
+      FROM judged j
+      JOIN max_alerts a ON a.tenant_id = j.tenant_id AND a.lead_id = j.lead_id
+     WHERE a.resolved_at IS NULL
+       AND a.type IN ('UnansweredInbound', 'DeliveryFailed', 'NoContact7d', 'NoReply3d')
+),
+resolved AS (
+    UPDATE max_alerts a
+       SET resolved_at = now(), resolution = 'auto'
+      FROM open_alerts o
+      JOIN judged j ON j.tenant_id = o.tenant_id AND j.lead_id = o.lead_id
+     WHERE a.id = o.id AND o.type IS DISTINCT FROM j.rule
+    RETURNING a.type
+),
+refreshed AS (
+    UPDATE max_alerts a
+       SET message = j.message, severity = j.severity, lead_name = coalesce(j.lead_name, a.lead_name)
+      FROM open_alerts o
+      JOIN judged j ON j.tenant_id = o.tenant_id AND j.lead_id = o.lead_id AND j.rule = o.type
+     WHERE a.id = o.id
+       AND (a.message, a.severity, a.lead_name) IS DISTINCT FROM
+           (j.message, j.severity, coalesce(j.lead_name, a.lead_name))
+    RETURNING a.type
+),
+candidates AS (
+    SELECT j.*
+      FROM judged j
+     WHERE j.rule IS NOT NULL
+       AND NOT EXISTS (SELECT FROM open_alerts o
+                        WHERE o.tenant_id = j.tenant_id AND o.lead_id = j.lead_id AND o.type = j.rule)
+),
+-- Held back: a person resolved this alert after the situation began, less than a period ago
+-- (DeliveryFailed: until a new failure).
+held_back AS (
+    SELECT c.tenant_id, c.lead_id, m.resolved_at + c.period AS until
+      FROM candidates c
+     CROSS JOIN LATERAL (
+           SELECT max(a.resolved_at) AS resolved_at
+             FROM max_alerts a
+            WHERE a.tenant_id = c.tenant_id AND a.lead_id = c.lead_id AND a.type = c.rule
+              AND a.resolution = 'manual'
+     ) m
+     WHERE m.resolved_at > c.since
+       AND (c.period IS NULL OR now() < m.resolved_at + c.period)
+),
+raised AS (
+    INSERT INTO max_alerts (tenant_id, lead_id, lead_name, type, severity, message, suggested_action)
+    SELECT c.tenant_id, c.lead_id, c.lead_name, c.rule, c.severity, c.message,
+           jsonb_build_object('label', d.action_label, 'action', d.action)
+      FROM candidates c
+      JOIN max_alert_rule_defaults d ON d.rule = c.rule
+     WHERE NOT EXISTS (SELECT FROM held_back h WHERE h.tenant_id = c.tenant_id AND h.lead_id = c.lead_id)
+     ORDER BY c.tenant_id, c.lead_id
+    ON CONFLICT (tenant_id, lead_id, type) WHERE resolved_at IS NULL DO NOTHING
+    RETURNING type
+),
+rescheduled AS (
+    UPDATE max_lead_states s
+       SET next_check_at = least(j.next_check_at, h.until)
+      FROM judged j
+      LEFT JOIN held_back h ON h.tenant_id = j.tenant_id AND h.lead_id = j.lead_id
+     WHERE s.tenant_id = j.tenant_id AND s.lead_id = j.lead_id
+    RETURNING 1
+)
+SELECT 'raised' AS outcome, type, count(*) AS n FROM raised GROUP BY type
+UNION ALL
+SELECT 'resolved', type, count(*) FROM resolved GROUP BY type
+UNION ALL
+SELECT 'refreshed', type, count(*) FROM refreshed GROUP BY type
+UNION ALL
+SELECT 'evaluated', NULL, count(*) FROM rescheduled
+"#;
+
+/// Escalates the high alerts of the rule types left open for 24 hours.
+pub const ESCALATE: &str = "\
+UPDATE max_alerts SET escalated_at = now()
+ WHERE resolved_at IS NULL AND severity = 'high' AND escalated_at IS NULL
+   AND created_at <= now() - make_interval(hours => $1)
+   AND type IN ('UnansweredInbound', 'DeliveryFailed', 'NoContact7d', 'NoReply3d')
+RETURNING type";
+
+/// What a pass did, per rule.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// True when another pass was running: this one did nothing.
+    pub skipped: bool,
+    /// Leads whose situation was looked at.
+    pub leads_evaluated: u64,
+    pub raised: BTreeMap<String, u64>,
+    pub auto_resolved: BTreeMap<String, u64>,
+    pub escalated: BTreeMap<String, u64>,
+    /// Open alerts whose message or severity was brought up to date.
+    pub refreshed: BTreeMap<String, u64>,
+    pub elapsed_ms: f64,
+}
+
+impl Summary {
+    fn total(map: &BTreeMap<String, u64>) -> u64 {
+        map.values().sum()
+    }
+
+    /// Whether the pass changed any alert.
+    pub fn changed_anything(&self) -> bool {
+        Self::total(&self.raised)
+            + Self::total(&self.auto_resolved)
+            + Self::total(&self.escalated)
+            + Self::total(&self.refreshed)
+            > 0
+    }
+
+    /// Logs the summary as structured fields.
+    pub fn log(&self) {
+        tracing::info!(
+            skipped = self.skipped,
+            leads_evaluated = self.leads_evaluated,
+            raised = Self::total(&self.raised),
+            auto_resolved = Self::total(&self.auto_resolved),
+            escalated = Self::total(&self.escalated),
+            refreshed = Self::total(&self.refreshed),
+            raised_by_rule = ?self.raised,
+            auto_resolved_by_rule = ?self.auto_resolved,
+            escalated_by_rule = ?self.escalated,
+            elapsed_ms = self.elapsed_ms,
+            "evaluation pass"
+        );
+    }
+}
+
+/// Runs one pass over every tenant.
+pub async fn evaluate(db: &Db, statement_timeout: Duration) -> Result<Summary, DbError> {
+    let started = Instant::now();
+    let mut client = db.connection().await?;
+    let tx = client.transaction().await.map_err(DbError::Query)?;
+    let timeout = format!("{}ms", statement_timeout.as_millis());
+    let locked: bool = tx
+        .query_typed(
+            "SELECT set_config('role', 'max_evaluator', true), \
+                    set_config('statement_timeout', $1, true), \
+                    pg_try_advisory_xact_lock($2)",
+            &[(&timeout, Type::TEXT), (&PASS_LOCK, Type::INT8)],
+        )
+        .await
+        .map_err(DbError::Query)?[0]
+        .get(2);
+    let mut summary = Summary::default();
+    if !locked {
+        tx.rollback().await.map_err(DbError::Query)?;
+        summary.skipped = true;
+        summary.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        return Ok(summary);
+    }
+    for row in tx
+        .query_typed(EVALUATE, &[])
+        .await
+        .map_err(DbError::Query)?
+    {
+        let outcome: &str = row.get(0);
+        let rule: Option<String> = row.get(1);
+        let n = row.get::<_, i64>(2) as u64;
+        let map = match outcome {
+            "raised" => &mut summary.raised,
+            "resolved" => &mut summary.auto_resolved,
+            "refreshed" => &mut summary.refreshed,
+            _ => {
+                summary.leads_evaluated = n;
+                continue;
+            }
+        };
+        map.insert(rule.unwrap_or_default(), n);
+    }
+    for row in tx
+        .query_typed(ESCALATE, &[(&ESCALATE_AFTER_HOURS, Type::INT4)])
+        .await
+        .map_err(DbError::Query)?
+    {
+        *summary.escalated.entry(row.get(0)).or_default() += 1;
+    }
+    tx.commit().await.map_err(DbError::Query)?;
+    summary.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    Ok(summary)
+}

@@ -1,0 +1,672 @@
+//! The alert evaluator against a real database. Situations are built in the past by logging
+//! activities with `occurredAt`, and time is made to pass by moving every stored time back
+//! (`TestDb::travel`): never by sleeping.
+
+use std::time::Duration;
+
+use shared::activity::{self, NewActivity};
+use shared::admin::{self, RuleChange};
+use shared::alerts::{self, ListQuery};
+use shared::auth::TenantId;
+use shared::db::{Db, TenantScope};
+use shared::evaluator::{self, Summary};
+use shared::testing::{SEED_INSERT, TestDb};
+use shared::time::OffsetDateTime;
+
+struct World {
+    test: TestDb,
+    db: Db,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Open {
+    lead: String,
+    kind: String,
+    severity: String,
+    message: String,
+    escalated: bool,
+}
+
+const MINUTE: i64 = 60;
+const HOUR: i64 = 3600;
+const DAY: i64 = 86_400;
+
+impl World {
+    async fn new() -> Self {
+        let test = TestDb::new().await;
+        let db = test.db();
+        Self { test, db }
+    }
+
+    /// Logs an activity that happened `ago_seconds` ago, through the same code as the API.
+    async fn log(&self, tenant: &str, lead: &str, what: (&str, &str, &str), ago_seconds: i64) {
+        self.log_named(tenant, lead, None, what, ago_seconds).await;
+    }
+
+    async fn log_named(
+        &self,
+        tenant: &str,
+        lead: &str,
+        name: Option<&str>,
+        (channel, direction, status): (&str, &str, &str),
+        ago_seconds: i64,
+    ) {
+        let body = serde_json::json!({
+            "leadId": lead, "leadName": name, "channel": channel, "direction": direction,
+            "status": status,
+        });
+        let mut new =
+            NewActivity::from_json(body.as_object().unwrap(), None, OffsetDateTime::now_utc())
+                .unwrap();
+        new.occurred_at =
+            Some(OffsetDateTime::now_utc() - shared::time::Duration::seconds(ago_seconds));
+        let tenant = TenantId::parse(tenant).unwrap();
+        activity::log(&self.db, &TenantScope::Verified(&tenant), &new)
+            .await
+            .unwrap();
+    }
+
+    async fn evaluate(&self) -> Summary {
+        evaluator::evaluate(&self.db, Duration::from_secs(60))
+            .await
+            .unwrap()
+    }
+
+    async fn open(&self, tenant: &str) -> Vec<Open> {
+        self.test
+            .owner()
+            .await
+            .query(
+                "SELECT lead_id, type, severity, message, escalated_at IS NOT NULL
+                   FROM max_alerts WHERE tenant_id = $1 AND resolved_at IS NULL
+                  ORDER BY lead_id, type",
+                &[&tenant],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| Open {
+                lead: row.get(0),
+                kind: row.get(1),
+                severity: row.get(2),
+                message: row.get(3),
+                escalated: row.get(4),
+            })
+            .collect()
+    }
+
+    async fn kinds(&self, tenant: &str) -> Vec<(String, String)> {
+        self.open(tenant)
+            .await
+            .into_iter()
+            .map(|o| (o.lead, o.kind))
+            .collect()
+    }
+
+    /// How the last alert of a type for a lead was resolved, if it was.
+    async fn resolution(&self, tenant: &str, lead: &str, kind: &str) -> Option<String> {
+        self.test
+            .owner()
+            .await
+            .query_one(
+                "SELECT resolution FROM max_alerts WHERE tenant_id = $1 AND lead_id = $2 AND type = $3
+                  ORDER BY created_at DESC LIMIT 1",
+                &[&tenant, &lead, &kind],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    async fn resolve_by_hand(&self, tenant: &str, lead: &str) {
+        let id: uuid::Uuid = self
+            .test
+            .owner()
+            .await
+            .query_one(
+                "SELECT id FROM max_alerts WHERE tenant_id = $1 AND lead_id = $2 AND resolved_at IS NULL",
+                &[&tenant, &lead],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        let tenant = TenantId::parse(tenant).unwrap();
+        alerts::resolve(&self.db, &TenantScope::Verified(&tenant), id, "user:alice")
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    async fn set_rule(&self, tenant: &str, rule: &str, change: RuleChange) {
+        let mut owner = self.test.owner().await;
+        admin::set_rule(
+            &mut owner,
+            &TenantId::parse(tenant).unwrap(),
+            rule,
+            &change,
+            false,
+        )
+        .await
+        .unwrap();
+    }
+}
+
+fn one(lead: &str, kind: &str) -> Vec<(String, String)> {
+    vec![(lead.to_owned(), kind.to_owned())]
+}
+
+const SENT_EMAIL: (&str, &str, &str) = ("email", "out", "sent");
+const SENT_WHATSAPP: (&str, &str, &str) = ("whatsapp", "out", "sent");
+const RECEIVED_WHATSAPP: (&str, &str, &str) = ("whatsapp", "in", "received");
+
+#[tokio::test]
+async fn no_contact_is_raised_at_seven_days_and_not_a_minute_before() {
+    let w = World::new().await;
+    w.log("t", "lead", SENT_WHATSAPP, 7 * DAY - MINUTE).await;
+    w.evaluate().await;
+    assert_eq!(w.kinds("t").await, one("lead", "NoReply3d"));
+
+    w.travel_and_evaluate("2 minutes").await;
+    let open = w.open("t").await;
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0].kind, "NoContact7d");
+    assert_eq!(open[0].severity, "high");
+    assert_eq!(open[0].message, "Aucun contact depuis 7 jours");
+    let action: serde_json::Value = w
+        .test
+        .owner()
+        .await
+        .query_one(
+            "SELECT suggested_action FROM max_alerts WHERE resolved_at IS NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        action,
+        serde_json::json!({"label": "Relancer le lead", "action": "follow_up"})
+    );
+}
+
+impl World {
+    async fn travel_and_evaluate(&self, interval: &str) -> Summary {
+        self.test.travel(interval).await;
+        self.evaluate().await
+    }
+}
+
+#[tokio::test]
+async fn a_lead_never_contacted_is_raised_seven_days_after_it_first_appeared() {
+    let w = World::new().await;
+    // A missed outbound call is an attempt, not a contact.
+    w.log("t", "anonymous", ("call", "out", "missed"), 8 * DAY)
+        .await;
+    w.log_named(
+        "t",
+        "sophie",
+        Some("Sophie"),
+        ("call", "out", "missed"),
+        9 * DAY,
+    )
+    .await;
+    w.log("t", "recent", ("call", "out", "missed"), 6 * DAY)
+        .await;
+    w.evaluate().await;
+    let open = w.open("t").await;
+    assert_eq!(open.len(), 2, "{open:?}");
+    assert_eq!(open[0].message, "Jamais contacté depuis 8 jours");
+    assert_eq!(
+        open[1].message,
+        "Sophie attend un premier contact depuis 9 jours"
+    );
+}
+
+#[tokio::test]
+async fn an_unanswered_inbound_message_is_raised_after_four_hours_and_cleared_by_answering() {
+    let w = World::new().await;
+    w.log("t", "lead", RECEIVED_WHATSAPP, 4 * HOUR - MINUTE)
+        .await;
+    w.evaluate().await;
+    assert_eq!(w.open("t").await, vec![]);
+
+    w.travel_and_evaluate("2 minutes").await;
+    let open = w.open("t").await;
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].kind, "UnansweredInbound");
+    assert_eq!(
+        open[0].message,
+        "Le lead a écrit il y a 4 heures, sans réponse"
+    );
+
+    // Answering resolves it at once, in the same transaction as the insert.
+    w.log("t", "lead", SENT_WHATSAPP, 0).await;
+    assert_eq!(w.open("t").await, vec![]);
+    assert_eq!(
+        w.resolution("t", "lead", "UnansweredInbound")
+            .await
+            .as_deref(),
+        Some("auto")
+    );
+    let summary = w.evaluate().await;
+    assert_eq!(summary.raised.values().sum::<u64>(), 0);
+}
+
+#[tokio::test]
+async fn no_reply_is_raised_after_three_days_and_cleared_by_a_reply() {
+    let w = World::new().await;
+    w.log_named("t", "sophie", Some("Sophie"), SENT_EMAIL, 3 * DAY - MINUTE)
+        .await;
+    w.evaluate().await;
+    assert_eq!(w.open("t").await, vec![]);
+
+    w.travel_and_evaluate("2 minutes").await;
+    let open = w.open("t").await;
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].kind, "NoReply3d");
+    assert_eq!(open[0].severity, "medium");
+    assert_eq!(
+        open[0].message,
+        "Sophie n'a pas répondu depuis 3 jours. Peut-être essayer WhatsApp ?"
+    );
+
+    w.log("t", "sophie", ("email", "in", "received"), 0).await;
+    assert_eq!(w.open("t").await, vec![]);
+    assert_eq!(
+        w.resolution("t", "sophie", "NoReply3d").await.as_deref(),
+        Some("auto")
+    );
+}
+
+#[tokio::test]
+async fn no_reply_gives_way_to_no_contact_at_seven_days_one_alert_at_a_time() {
+    let w = World::new().await;
+    w.log("t", "lead", SENT_WHATSAPP, 4 * DAY).await;
+    w.evaluate().await;
+    assert_eq!(w.kinds("t").await, one("lead", "NoReply3d"));
+    assert_eq!(
+        w.open("t").await[0].message,
+        "Le lead n'a pas répondu depuis 4 jours. Peut-être essayer un appel ?"
+    );
+
+    let summary = w.travel_and_evaluate("3 days").await;
+    assert_eq!(w.kinds("t").await, one("lead", "NoContact7d"));
+    assert_eq!(summary.auto_resolved.get("NoReply3d"), Some(&1));
+    assert_eq!(summary.raised.get("NoContact7d"), Some(&1));
+    assert_eq!(
+        w.resolution("t", "lead", "NoReply3d").await.as_deref(),
+        Some("auto")
+    );
+}
+
+#[tokio::test]
+async fn a_failed_delivery_is_raised_at_once_and_cleared_by_a_delivery() {
+    let w = World::new().await;
+    w.log("t", "lead", SENT_WHATSAPP, 10 * MINUTE).await;
+    w.log("t", "lead", ("whatsapp", "out", "failed"), 9 * MINUTE)
+        .await;
+    // A failure followed by a successful message is no failure.
+    w.log("t", "fixed", ("sms", "out", "failed"), 9 * MINUTE)
+        .await;
+    w.log("t", "fixed", ("sms", "out", "delivered"), 5 * MINUTE)
+        .await;
+    w.evaluate().await;
+    let open = w.open("t").await;
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0].kind, "DeliveryFailed");
+    assert_eq!(open[0].severity, "high");
+    assert_eq!(
+        open[0].message,
+        "Le dernier message WhatsApp n'a pas été délivré"
+    );
+
+    w.log("t", "lead", ("whatsapp", "out", "delivered"), 0)
+        .await;
+    assert_eq!(w.open("t").await, vec![]);
+    assert_eq!(
+        w.resolution("t", "lead", "DeliveryFailed").await.as_deref(),
+        Some("auto")
+    );
+}
+
+#[tokio::test]
+async fn the_most_actionable_rule_wins_when_several_hold() {
+    let w = World::new().await;
+    // The lead wrote 5 hours ago; our last message before that had failed; no contact for 9 days.
+    w.log("t", "lead", SENT_EMAIL, 9 * DAY).await;
+    w.log("t", "lead", ("whatsapp", "out", "failed"), 6 * HOUR)
+        .await;
+    w.log("t", "lead", RECEIVED_WHATSAPP, 5 * HOUR).await;
+    // No inbound: DeliveryFailed beats NoContact7d.
+    w.log("t", "other", SENT_EMAIL, 9 * DAY).await;
+    w.log("t", "other", ("sms", "out", "failed"), HOUR).await;
+    w.evaluate().await;
+    let mut expected = one("lead", "UnansweredInbound");
+    expected.extend(one("other", "DeliveryFailed"));
+    assert_eq!(w.kinds("t").await, expected);
+}
+
+#[tokio::test]
+async fn tenants_can_change_thresholds_severities_and_turn_rules_off() {
+    let w = World::new().await;
+    for tenant in ["strict", "default"] {
+        w.log(tenant, "lead", SENT_EMAIL, 3 * DAY + HOUR).await;
+    }
+    w.set_rule(
+        "strict",
+        "NoContact7d",
+        RuleChange {
+            threshold_seconds: Some(2 * DAY),
+            severity: Some("low".into()),
+            ..RuleChange::default()
+        },
+    )
+    .await;
+    w.evaluate().await;
+    let strict = w.open("strict").await;
+    assert_eq!(
+        (strict[0].kind.as_str(), strict[0].severity.as_str()),
+        ("NoContact7d", "low")
+    );
+    assert_eq!(w.kinds("default").await, one("lead", "NoReply3d"));
+
+    // Turning the rule off resolves its alert at the next pass; the next rule takes over.
+    w.set_rule(
+        "strict",
+        "NoContact7d",
+        RuleChange {
+            enabled: Some(false),
+            ..RuleChange::default()
+        },
+    )
+    .await;
+    w.set_rule(
+        "strict",
+        "NoReply3d",
+        RuleChange {
+            enabled: Some(false),
+            ..RuleChange::default()
+        },
+    )
+    .await;
+    w.evaluate().await;
+    assert_eq!(w.open("strict").await, vec![]);
+    assert_eq!(
+        w.resolution("strict", "lead", "NoContact7d")
+            .await
+            .as_deref(),
+        Some("auto")
+    );
+    assert_eq!(w.kinds("default").await, one("lead", "NoReply3d"));
+
+    let mut owner = w.test.owner().await;
+    let rules = admin::rules(&mut owner, &TenantId::parse("strict").unwrap())
+        .await
+        .unwrap();
+    let no_contact = rules.iter().find(|r| r.rule == "NoContact7d").unwrap();
+    assert!(!no_contact.enabled && no_contact.overridden);
+    assert_eq!(
+        (no_contact.threshold_seconds, no_contact.severity.as_str()),
+        (2 * DAY, "low")
+    );
+    let defaults = admin::rules(&mut owner, &TenantId::parse("default").unwrap())
+        .await
+        .unwrap();
+    assert!(defaults.iter().all(|r| r.enabled && !r.overridden));
+}
+
+#[tokio::test]
+async fn a_person_s_resolution_holds_until_the_situation_changes_or_the_period_passes_again() {
+    let w = World::new().await;
+    w.log("t", "lead", SENT_EMAIL, 8 * DAY).await;
+    w.log("t", "other", SENT_EMAIL, 8 * DAY).await;
+    w.evaluate().await;
+    assert_eq!(w.open("t").await.len(), 2);
+    w.resolve_by_hand("t", "lead").await;
+    w.resolve_by_hand("t", "other").await;
+
+    w.evaluate().await;
+    assert_eq!(
+        w.open("t").await,
+        vec![],
+        "resolved by hand: not raised again"
+    );
+    w.travel_and_evaluate("6 days").await;
+    assert_eq!(
+        w.open("t").await,
+        vec![],
+        "the rule's period has not passed again"
+    );
+
+    // The situation changes for one lead: it wrote, we answered; then quiet for 7 days again.
+    w.log("t", "other", ("email", "in", "received"), MINUTE)
+        .await;
+    w.log("t", "other", SENT_EMAIL, 0).await;
+    let summary = w.travel_and_evaluate("1 day + 1 hour").await;
+    assert_eq!(
+        w.kinds("t").await,
+        one("lead", "NoContact7d"),
+        "{summary:?}"
+    );
+    assert_eq!(
+        w.open("t").await[0].message,
+        "Aucun contact depuis 15 jours",
+        "the period passed again"
+    );
+    w.travel_and_evaluate("6 days").await;
+    let mut both = one("lead", "NoContact7d");
+    both.extend(one("other", "NoContact7d"));
+    assert_eq!(w.kinds("t").await, both);
+}
+
+#[tokio::test]
+async fn a_failed_delivery_resolved_by_hand_returns_only_with_a_new_failure() {
+    let w = World::new().await;
+    w.log("t", "lead", ("sms", "out", "failed"), HOUR).await;
+    w.evaluate().await;
+    w.resolve_by_hand("t", "lead").await;
+    w.travel_and_evaluate("10 days").await;
+    assert!(
+        w.kinds("t")
+            .await
+            .iter()
+            .all(|(_, kind)| kind != "DeliveryFailed")
+    );
+    w.log("t", "lead", ("sms", "out", "failed"), 0).await;
+    w.evaluate().await;
+    assert!(
+        w.kinds("t")
+            .await
+            .contains(&("lead".into(), "DeliveryFailed".into()))
+    );
+}
+
+#[tokio::test]
+async fn high_alerts_left_open_for_24_hours_are_escalated() {
+    let w = World::new().await;
+    w.log("t", "urgent", RECEIVED_WHATSAPP, 5 * HOUR).await;
+    w.log("t", "calm", SENT_EMAIL, 3 * DAY + HOUR).await;
+    w.evaluate().await;
+    let summary = w.travel_and_evaluate("23 hours").await;
+    assert!(summary.escalated.is_empty());
+    assert!(w.open("t").await.iter().all(|o| !o.escalated));
+
+    let summary = w.travel_and_evaluate("2 hours").await;
+    assert_eq!(summary.escalated.get("UnansweredInbound"), Some(&1));
+    let open = w.open("t").await;
+    let urgent = open.iter().find(|o| o.lead == "urgent").unwrap();
+    assert!(urgent.escalated);
+    assert_eq!(
+        urgent.message,
+        "Le lead a écrit il y a 1 jour, sans réponse"
+    );
+    assert!(
+        !open.iter().find(|o| o.lead == "calm").unwrap().escalated,
+        "medium is never escalated"
+    );
+
+    let tenant = TenantId::parse("t").unwrap();
+    let page = alerts::list_active(
+        &w.db,
+        &TenantScope::Verified(&tenant),
+        &ListQuery::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(page.stats.escalated, 1);
+    assert!(page.alerts[0].escalated && page.alerts[0].escalated_at.is_some());
+}
+
+#[tokio::test]
+async fn messages_stay_true_as_days_pass() {
+    let w = World::new().await;
+    w.log("t", "lead", SENT_EMAIL, 7 * DAY + HOUR).await;
+    w.evaluate().await;
+    let before = w.open("t").await;
+    assert_eq!(before[0].message, "Aucun contact depuis 7 jours");
+    let summary = w.travel_and_evaluate("1 day").await;
+    assert_eq!(summary.refreshed.get("NoContact7d"), Some(&1));
+    assert_eq!(w.open("t").await[0].message, "Aucun contact depuis 8 jours");
+    assert_eq!(w.open("t").await.len(), 1, "the same alert, reworded");
+}
+
+#[tokio::test]
+async fn a_second_pass_changes_nothing_and_evaluates_no_lead() {
+    let w = World::new().await;
+    for i in 0..20 {
+        w.log("t", &format!("lead-{i}"), SENT_EMAIL, (i % 10) * DAY)
+            .await;
+    }
+    let first = w.evaluate().await;
+    assert_eq!(first.leads_evaluated, 20);
+    assert!(first.changed_anything());
+    let second = w.evaluate().await;
+    assert_eq!(second.leads_evaluated, 0);
+    assert!(!second.changed_anything(), "{second:?}");
+}
+
+#[tokio::test]
+async fn two_passes_at_once_raise_each_alert_once_without_error() {
+    let w = World::new().await;
+    let owner = w.test.owner().await;
+    // Many leads, written in bulk: the summary follows any insert path.
+    owner
+        .batch_execute(
+            "INSERT INTO lead_activities (tenant_id, lead_id, channel, direction, status, occurred_at)
+             SELECT 't' || (i % 3), 'lead-' || i, 'email', 'out', 'sent', now() - interval '8 days'
+               FROM generate_series(1, 600) AS i",
+        )
+        .await
+        .unwrap();
+    let (a, b) = tokio::join!(
+        evaluator::evaluate(&w.db, Duration::from_secs(60)),
+        evaluator::evaluate(&w.db, Duration::from_secs(60))
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let raised = a.raised.values().sum::<u64>() + b.raised.values().sum::<u64>();
+    assert_eq!(raised, 600, "{a:?} {b:?}");
+    let open: i64 = owner
+        .query_one(
+            "SELECT count(*) FROM max_alerts WHERE resolved_at IS NULL AND type = 'NoContact7d'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(open, 600);
+    // And again, both at once, with nothing left to do.
+    let (a, b) = tokio::join!(
+        evaluator::evaluate(&w.db, Duration::from_secs(60)),
+        evaluator::evaluate(&w.db, Duration::from_secs(60))
+    );
+    assert!(!a.unwrap().changed_anything() && !b.unwrap().changed_anything());
+}
+
+#[tokio::test]
+async fn one_tenant_s_activities_never_raise_or_resolve_another_s_alerts() {
+    let w = World::new().await;
+    w.log("a", "same-lead", SENT_EMAIL, 8 * DAY).await;
+    w.evaluate().await;
+    assert_eq!(w.kinds("a").await, one("same-lead", "NoContact7d"));
+    // Tenant b contacts a lead with the same id: a's alert stays.
+    w.log("b", "same-lead", SENT_EMAIL, 0).await;
+    w.evaluate().await;
+    assert_eq!(w.kinds("a").await, one("same-lead", "NoContact7d"));
+    assert_eq!(w.kinds("b").await, vec![]);
+}
+
+#[tokio::test]
+async fn the_seed_manual_alert_and_foreign_alert_types_are_left_alone() {
+    let w = World::new().await;
+    let owner = w.test.owner().await;
+    owner.batch_execute(SEED_INSERT).await.unwrap();
+    w.log("t", "known", SENT_EMAIL, HOUR).await;
+    owner
+        .batch_execute(
+            "INSERT INTO max_alerts (tenant_id, lead_id, type, severity, message)
+             VALUES ('t', 'known', 'HotLead', 'high', 'Lead chaud')",
+        )
+        .await
+        .unwrap();
+    w.evaluate().await;
+    w.travel_and_evaluate("25 hours").await;
+    let seed = &w.open("macrea").await[0];
+    assert_eq!(
+        (seed.lead.as_str(), seed.message.as_str()),
+        ("test_prod_alert", "Test alerte production")
+    );
+    // Its type is a rule's, so it escalates like any high alert of that rule.
+    assert!(seed.escalated);
+    let foreign = w
+        .open("t")
+        .await
+        .into_iter()
+        .find(|o| o.kind == "HotLead")
+        .expect("the HotLead alert is still open");
+    assert!(!foreign.escalated, "types no rule owns are never touched");
+}
+
+#[tokio::test]
+async fn a_pass_with_nothing_due_reads_an_empty_index_range() {
+    let w = World::new().await;
+    let owner = w.test.owner().await;
+    owner
+        .batch_execute(
+            "INSERT INTO lead_activities (tenant_id, lead_id, channel, direction, status, occurred_at)
+             SELECT 't', 'lead-' || i, 'email', 'out', 'sent', now() - interval '1 day'
+               FROM generate_series(1, 2000) AS i",
+        )
+        .await
+        .unwrap();
+    w.evaluate().await;
+    // Statistics as autovacuum keeps them: every lead is due later.
+    owner
+        .batch_execute("ANALYZE max_lead_states")
+        .await
+        .unwrap();
+    let plan: serde_json::Value = owner
+        .query_one(
+            &format!("EXPLAIN (ANALYZE, FORMAT JSON) {}", evaluator::EVALUATE),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let text = plan.to_string();
+    assert!(text.contains("max_lead_states_due"), "{text}");
+    // No table is read in full: nothing is due, so no scan of leads or alerts runs at all.
+    fn full_scans(node: &serde_json::Value, found: &mut Vec<String>) {
+        if node["Node Type"] == "Seq Scan" && node["Actual Loops"].as_u64().unwrap_or(0) > 0 {
+            found.push(node["Relation Name"].as_str().unwrap_or("?").to_owned());
+        }
+        for child in node["Plans"].as_array().into_iter().flatten() {
+            full_scans(child, found);
+        }
+    }
+    let mut found = Vec::new();
+    full_scans(&plan[0]["Plan"], &mut found);
+    assert!(
+        found.iter().all(|table| table == "max_alert_rule_defaults"),
+        "a no-op pass scanned {found:?}"
+    );
+}
