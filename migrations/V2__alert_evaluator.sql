@@ -203,27 +203,36 @@ SELECT max_merge_activities(ARRAY(SELECT a FROM lead_activities AS a));
 -- Living messages ------------------------------------------------------------------------------
 
 -- "3 jours", "1 heure", "12 minutes": the time since `p_from`, in its largest whole unit.
+-- Plain expressions (no FROM), so that PostgreSQL inlines them into the evaluator's statement.
 CREATE FUNCTION max_duration_fr(p_from timestamptz, p_now timestamptz) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
     SELECT CASE
-        WHEN s >= 86400 THEN (s / 86400) || CASE WHEN s / 86400 = 1 THEN ' jour' ELSE ' jours' END
-        WHEN s >= 3600 THEN (s / 3600) || CASE WHEN s / 3600 = 1 THEN ' heure' ELSE ' heures' END
-        ELSE greatest(s / 60, 1) || CASE WHEN s / 60 <= 1 THEN ' minute' ELSE ' minutes' END
+        WHEN extract(epoch FROM p_now - p_from) >= 86400 THEN
+            floor(extract(epoch FROM p_now - p_from) / 86400)::bigint
+            || CASE WHEN extract(epoch FROM p_now - p_from) < 2 * 86400 THEN ' jour' ELSE ' jours' END
+        WHEN extract(epoch FROM p_now - p_from) >= 3600 THEN
+            floor(extract(epoch FROM p_now - p_from) / 3600)::bigint
+            || CASE WHEN extract(epoch FROM p_now - p_from) < 2 * 3600 THEN ' heure' ELSE ' heures' END
+        ELSE
+            greatest(floor(extract(epoch FROM p_now - p_from) / 60), 1)::bigint
+            || CASE WHEN extract(epoch FROM p_now - p_from) < 2 * 60 THEN ' minute' ELSE ' minutes' END
     END
-    FROM (SELECT floor(extract(epoch FROM p_now - p_from))::bigint AS s) AS t
 $$;
 
--- When `max_duration_fr(p_from, ...)` next reads differently.
+-- When `max_duration_fr(p_from, ...)` next reads differently (whole units of elapsed seconds, so
+-- no time zone is involved).
 CREATE FUNCTION max_duration_fr_changes_at(p_from timestamptz, p_now timestamptz) RETURNS timestamptz
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-    SELECT p_from + CASE
-        WHEN s >= 86400 THEN make_interval(days => (s / 86400 + 1)::int)
-        WHEN s >= 3600 THEN make_interval(hours => (s / 3600 + 1)::int)
-        ELSE make_interval(mins => (greatest(s / 60, 1) + 1)::int)
-    END
-    FROM (SELECT floor(extract(epoch FROM p_now - p_from))::bigint AS s) AS t
+    SELECT p_from + make_interval(secs => CASE
+        WHEN extract(epoch FROM p_now - p_from) >= 86400 THEN
+            (floor(extract(epoch FROM p_now - p_from) / 86400) + 1) * 86400
+        WHEN extract(epoch FROM p_now - p_from) >= 3600 THEN
+            (floor(extract(epoch FROM p_now - p_from) / 3600) + 1) * 3600
+        ELSE
+            (greatest(floor(extract(epoch FROM p_now - p_from) / 60), 1) + 1) * 60
+    END)
 $$;
 
 -- The message of an alert: French, human and concrete ("Aucun contact depuis 9 jours").
@@ -231,7 +240,7 @@ CREATE FUNCTION max_alert_message(
     p_rule text, p_lead_name text, p_channel text, p_since timestamptz, p_contacted boolean,
     p_now timestamptz
 ) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
     SELECT CASE p_rule
         WHEN 'NoContact7d' THEN

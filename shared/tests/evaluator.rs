@@ -647,7 +647,7 @@ async fn a_pass_with_nothing_due_reads_an_empty_index_range() {
     let plan: serde_json::Value = owner
         .query_one(
             &format!("EXPLAIN (ANALYZE, FORMAT JSON) {}", evaluator::EVALUATE),
-            &[],
+            &[&evaluator::BATCH_SIZE],
         )
         .await
         .unwrap()
