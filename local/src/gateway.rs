@@ -41,6 +41,8 @@ pub async fn serve(
 ) -> Response<Full<Bytes>> {
     let mut response = if req.method() == hyper::Method::OPTIONS {
         preflight()
+    } else if let Some(response) = dashboard_file(&req) {
+        response
     } else {
         forward(app, peer, req).await
     };
@@ -53,6 +55,54 @@ pub async fn serve(
         HeaderValue::from_static("retry-after"),
     );
     response
+}
+
+/// The demo dashboard and the widget, built into the binary so that it runs from anywhere.
+const DASHBOARD_FILES: [(&str, &str, &str); 4] = [
+    (
+        "/dashboard",
+        "text/html; charset=utf-8",
+        include_str!("../../dashboard/index.html"),
+    ),
+    (
+        "/dashboard/max-alerts.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../dashboard/max-alerts.js"),
+    ),
+    (
+        "/dashboard/demo.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../dashboard/demo.js"),
+    ),
+    (
+        "/dashboard/favicon.svg",
+        "image/svg+xml",
+        include_str!("../../dashboard/favicon.svg"),
+    ),
+];
+
+fn dashboard_file(req: &Request<Incoming>) -> Option<Response<Full<Bytes>>> {
+    if req.method() != hyper::Method::GET && req.method() != hyper::Method::HEAD {
+        return None;
+    }
+    let path = req.uri().path();
+    let path = if path == "/dashboard/" {
+        "/dashboard"
+    } else {
+        path
+    };
+    let (_, content_type, body) = DASHBOARD_FILES.iter().find(|(p, _, _)| *p == path)?;
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static(content_type));
+    headers.insert("cache-control", HeaderValue::from_static("no-cache"));
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
+        ),
+    );
+    Some(response)
 }
 
 fn preflight() -> Response<Full<Bytes>> {

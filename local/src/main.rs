@@ -16,9 +16,14 @@ use hyper_util::rt::TokioIo;
 use shared::App;
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use lambda_runtime::LambdaEvent;
 use shared::admin::{self, AdminError, RuleChange};
-use shared::auth::{ApiKey, EVENTS_FIXTURE_KEY, Scope, TenantId};
+use shared::auth::{
+    ApiKey, EVENTS_FIXTURE_KEY, JwtVerifier, MIN_JWT_SECRET_BYTES, Scope, TenantId, UserClaims,
+    sign_user_token,
+};
 use shared::db::{Db, DbConfig};
 use shared::evaluator::Summary;
 use tokio::net::TcpListener;
@@ -28,6 +33,103 @@ use tokio::net::TcpListener;
 const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/max_local";
 const DEMO_TENANT: &str = "macrea";
 const DEMO_KEY_LABEL: &str = "max-local demo";
+const DEMO_USER: &str = "demo";
+
+/// The secret that signs and verifies dashboard tokens locally: `JWT_SECRET`, or a random one
+/// kept in `~/.max-local/jwt-secret` (created on first use), so that `serve` and `create-token`
+/// agree.
+fn jwt_secret() -> Result<Vec<u8>, AdminError> {
+    if let Ok(secret) = std::env::var("JWT_SECRET") {
+        if secret.len() < MIN_JWT_SECRET_BYTES {
+            return Err(AdminError::new(format!(
+                "JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes long"
+            )));
+        }
+        return Ok(secret.into_bytes());
+    }
+    let home = std::env::var_os("HOME")
+        .ok_or_else(|| AdminError::new("set JWT_SECRET (or HOME, to keep a local one)"))?;
+    let dir = std::path::Path::new(&home).join(".max-local");
+    let path = dir.join("jwt-secret");
+    if let Ok(secret) = std::fs::read(&path)
+        && secret.len() >= MIN_JWT_SECRET_BYTES
+    {
+        return Ok(secret);
+    }
+    let mut random = [0u8; 48];
+    getrandom::fill(&mut random).map_err(|error| AdminError::new(error.to_string()))?;
+    let secret = URL_SAFE_NO_PAD.encode(random).into_bytes();
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(&dir)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        std::io::Write::write_all(&mut options.open(&path)?, &secret)
+    };
+    match write() {
+        Ok(()) => Ok(secret),
+        // Created meanwhile by another max-local: use that one.
+        Err(_) => std::fs::read(&path).map_err(|error| {
+            AdminError::new(format!(
+                "cannot keep the local JWT secret in {}: {error}",
+                path.display()
+            ))
+        }),
+    }
+}
+
+fn jwt_audience() -> Option<String> {
+    std::env::var("JWT_AUDIENCE").ok()
+}
+
+/// A signed token for a user of a tenant, valid for `ttl_seconds`.
+fn user_token(
+    secret: &[u8],
+    tenant: &str,
+    user: &str,
+    ttl_seconds: u64,
+) -> Result<String, AdminError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|error| AdminError::new(error.to_string()))?
+        .as_secs();
+    sign_user_token(
+        secret,
+        &UserClaims {
+            sub: user.to_owned(),
+            tenant: tenant.to_owned(),
+            exp: now + ttl_seconds,
+            iat: Some(now),
+            scope: None,
+            aud: jwt_audience(),
+            iss: None,
+        },
+    )
+    .map_err(|error| AdminError::new(format!("cannot sign the token: {error}")))
+}
+
+fn create_token(tenant: &str, user: &str, ttl: &str) -> Result<(), AdminError> {
+    let tenant = tenant_arg(tenant)?;
+    let user = user.trim();
+    if user.is_empty() || user.len() > 200 {
+        return Err(AdminError::new("the user must be 1 to 200 characters"));
+    }
+    let ttl_seconds = admin::parse_threshold(ttl)
+        .filter(|seconds| *seconds > 0)
+        .ok_or_else(|| {
+            AdminError::new(format!(
+                "invalid ttl {ttl:?}: use a number with m, h or d (12h)"
+            ))
+        })?;
+    let token = user_token(&jwt_secret()?, tenant.as_str(), user, ttl_seconds as u64)?;
+    println!(
+        "Token for user {user} of tenant {tenant}, valid for {} (send it as Authorization: Bearer <token>):",
+        admin::format_threshold(ttl_seconds)
+    );
+    println!("{token}");
+    Ok(())
+}
 
 #[derive(Parser)]
 #[command(
@@ -94,6 +196,16 @@ enum Command {
         /// Register the public key written in events/*.json instead (tenant macrea; local use only).
         #[arg(long, conflicts_with_all = ["scopes", "label"])]
         events_fixture: bool,
+    },
+    /// Print a signed token for a dashboard user of a tenant (the token is the last line).
+    CreateToken {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        user: String,
+        /// How long it is valid: a number with m, h or d (default 12h).
+        #[arg(long, default_value = "12h")]
+        ttl: String,
     },
     /// Revoke a key, given whole or by the prefix list-keys shows.
     RevokeKey {
@@ -172,6 +284,7 @@ async fn main() -> ExitCode {
             label,
             events_fixture,
         } => create_key(&tenant, &scopes, label.as_deref(), events_fixture).await,
+        Command::CreateToken { tenant, user, ttl } => create_token(&tenant, &user, &ttl),
         Command::RevokeKey { key } => revoke_key(&key).await,
         Command::ListKeys { tenant } => list_keys(&tenant).await,
     };
@@ -240,7 +353,10 @@ async fn serve(port: u16, cors_origin: String, evaluate_every: u64) -> Result<()
             }
         });
     }
-    let app = Arc::new(App::new(db));
+    let secret = jwt_secret()?;
+    let verifier = JwtVerifier::hs256(&secret, jwt_audience().as_deref(), None)
+        .map_err(|error| AdminError::new(error.to_string()))?;
+    let app = Arc::new(App::new(db, Some(verifier)));
     let cors_origin: Arc<str> = cors_origin.into();
 
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
@@ -254,7 +370,11 @@ async fn serve(port: u16, cors_origin: String, evaluate_every: u64) -> Result<()
     if evaluate_every > 0 {
         println!("Alert evaluator: every {evaluate_every} s");
     }
+    let demo_token = user_token(&secret, DEMO_TENANT, DEMO_USER, 12 * 3600)?;
     println!("Listening on http://{address}");
+    println!(
+        "Dashboard (signed in as {DEMO_USER} of tenant {DEMO_TENANT} for 12 h): http://{address}/dashboard#token={demo_token}"
+    );
     println!("Try: curl -H 'Authorization: Bearer {key}' http://{address}/api/alerts/active");
 
     let shutdown = shutdown_signal();

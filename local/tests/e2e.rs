@@ -14,6 +14,7 @@ use shared::routes::{self, RouteMatch};
 use shared::testing::{SEED_INSERT, TestDb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_max-local");
+const JWT_SECRET: &str = "e2e-tests-secret-0123456789abcdefghij";
 const SEED_ACTIVITY: &str = r#"{
     "leadId": "test_deploy",
     "channel": "whatsapp",
@@ -32,6 +33,8 @@ struct Reply {
 struct Server {
     child: Child,
     base: String,
+    /// The signed-in dashboard URL `serve` printed.
+    dashboard: String,
     /// The demo key `serve` printed.
     key: String,
     agent: ureq::Agent,
@@ -57,6 +60,7 @@ impl Server {
             .args(extra_args)
             .env("DATABASE_URL", &test.url)
             .env("RUST_LOG", "warn")
+            .env("JWT_SECRET", JWT_SECRET)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -70,8 +74,8 @@ impl Server {
                 }
             }
         });
-        let (mut key, mut base) = (None, None);
-        while base.is_none() {
+        let (mut key, mut base, mut dashboard) = (None, None, None);
+        while base.is_none() || dashboard.is_none() {
             let line = lines_rx
                 .recv_timeout(Duration::from_secs(60))
                 .expect("max-local serve printed its address");
@@ -81,6 +85,9 @@ impl Server {
             if let Some(address) = line.strip_prefix("Listening on ") {
                 base = Some(address.trim().to_owned());
             }
+            if line.starts_with("Dashboard") {
+                dashboard = line.split_whitespace().last().map(str::to_owned);
+            }
         }
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -89,6 +96,7 @@ impl Server {
             .into();
         Self {
             child,
+            dashboard: dashboard.unwrap(),
             base: base.unwrap(),
             key: key.expect("max-local serve printed a key"),
             agent,
@@ -180,6 +188,7 @@ impl Server {
             .args(args)
             .env("DATABASE_URL", &self.test.url)
             .env("RUST_LOG", "warn")
+            .env("JWT_SECRET", JWT_SECRET)
             .output()
             .expect("max-local runs")
     }
@@ -639,4 +648,134 @@ fn the_operator_runs_the_evaluator_and_tunes_a_tenant_s_rules() {
         "soon",
     ]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid threshold"));
+}
+
+#[test]
+fn dashboard_users_sign_in_with_a_token_and_are_recorded_as_who_resolved() {
+    let server = Server::start_with(&["--evaluate-every", "0"]);
+    // The printed dashboard URL serves the page and carries a working token.
+    let (page, token) = server.dashboard.split_once("#token=").unwrap();
+    assert!(
+        page.starts_with(&format!("{}/dashboard", server.base)),
+        "{page}"
+    );
+    let html = server
+        .agent
+        .get(page)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(html.contains("<max-alerts"), "{html}");
+    let script = server
+        .agent
+        .get(&format!("{}/dashboard/max-alerts.js", server.base))
+        .call()
+        .unwrap();
+    assert_eq!(
+        script.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    assert_eq!(server.get("/api/alerts/active", Some(token)).status, 200);
+
+    // create-token signs with the same secret; the user is who resolves.
+    let output = server.cli(&[
+        "create-token",
+        "--tenant",
+        "macrea",
+        "--user",
+        "alice@macrea.fr",
+        "--ttl",
+        "1h",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let alice = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    server.sql(SEED_INSERT);
+    let id = server.get("/api/alerts/active", Some(&alice)).json["alerts"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resolved = server.request(
+        "POST",
+        &format!("/api/alerts/{id}/resolve"),
+        Some(&alice),
+        &[],
+        None,
+    );
+    assert_eq!(resolved.status, 200, "{}", resolved.json);
+    assert_eq!(resolved.json["alert"]["resolvedBy"], "user:alice@macrea.fr");
+
+    // A user's token reads and resolves; it does not log activities, nor reach another tenant.
+    let reply = server.post_json("/api/activities/log", Some(&alice), SEED_ACTIVITY);
+    assert_eq!((reply.status, error_code(&reply)), (403, "forbidden"));
+    let reply = server.request(
+        "GET",
+        "/api/alerts/active",
+        Some(&alice),
+        &[("x-tenant", "other")],
+        None,
+    );
+    assert_eq!((reply.status, error_code(&reply)), (403, "forbidden"));
+    let other = String::from_utf8(
+        server
+            .cli(&["create-token", "--tenant", "other", "--user", "bob"])
+            .stdout,
+    )
+    .unwrap()
+    .lines()
+    .last()
+    .unwrap()
+    .to_owned();
+    let reply = server.request(
+        "POST",
+        &format!("/api/alerts/{id}/resolve"),
+        Some(&other),
+        &[],
+        None,
+    );
+    assert_eq!((reply.status, error_code(&reply)), (404, "not_found"));
+
+    // Tampered tokens are refused.
+    // Another claim, same signature.
+    let (_, payload, signature) = {
+        let mut parts = alice.split('.');
+        (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        )
+    };
+    let mut forged_payload = payload.to_owned();
+    let flipped = if payload.as_bytes()[10] == b'A' {
+        'B'
+    } else {
+        'A'
+    };
+    forged_payload.replace_range(10..11, &flipped.to_string());
+    let forged = format!(
+        "{}.{forged_payload}.{signature}",
+        alice.split('.').next().unwrap()
+    );
+    let reply = server.get("/api/alerts/active", Some(&forged));
+    assert_eq!((reply.status, error_code(&reply)), (401, "unauthorized"));
+    let bad = server.cli(&[
+        "create-token",
+        "--tenant",
+        "macrea",
+        "--user",
+        "x",
+        "--ttl",
+        "forever",
+    ]);
+    assert!(!bad.status.success());
 }

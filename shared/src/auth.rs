@@ -7,7 +7,9 @@
 
 use std::fmt;
 
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use lambda_http::Request;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
@@ -152,10 +154,134 @@ impl ApiKey {
     }
 }
 
-/// The verified-or-to-be-verified identity behind a request.
+/// The shortest HS256 secret accepted (RFC 7518: at least the hash size).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// What a dashboard user may do unless the token's `scope` claim says otherwise.
+const DEFAULT_USER_SCOPES: [Scope; 2] = [Scope::ReadAlerts, Scope::ResolveAlerts];
+
+/// The claims of a dashboard user's token: the user (`sub`), the tenant, and optionally the scopes
+/// (space-separated, as OAuth writes them).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserClaims {
+    pub sub: String,
+    pub tenant: String,
+    pub exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+}
+
+/// Verifies dashboard users' tokens (HS256): signature, expiry, and audience and issuer where
+/// configured. Built once at cold start.
+#[derive(Clone)]
+pub struct JwtVerifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl fmt::Debug for JwtVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtVerifier").finish_non_exhaustive()
+    }
+}
+
+/// A secret too short to sign tokens safely.
+#[derive(Debug)]
+pub struct WeakSecret;
+
+impl fmt::Display for WeakSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the JWT secret must be at least {MIN_JWT_SECRET_BYTES} bytes long"
+        )
+    }
+}
+
+impl std::error::Error for WeakSecret {}
+
+impl JwtVerifier {
+    pub fn hs256(
+        secret: &[u8],
+        audience: Option<&str>,
+        issuer: Option<&str>,
+    ) -> Result<Self, WeakSecret> {
+        if secret.len() < MIN_JWT_SECRET_BYTES {
+            return Err(WeakSecret);
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        match audience {
+            Some(audience) => validation.set_audience(&[audience]),
+            None => validation.validate_aud = false,
+        }
+        if let Some(issuer) = issuer {
+            validation.set_issuer(&[issuer]);
+        }
+        Ok(Self {
+            key: DecodingKey::from_secret(secret),
+            validation,
+        })
+    }
+
+    /// The user behind a token; any failure is the same 401, and its reason is logged.
+    pub fn verify(&self, token: &str) -> Result<User, ApiError> {
+        let claims = jsonwebtoken::decode::<UserClaims>(token, &self.key, &self.validation)
+            .map_err(|error| {
+                tracing::info!(reason = ?error.kind(), "bearer token refused");
+                ApiError::unauthorized("Invalid or expired token.")
+            })?
+            .claims;
+        let tenant = TenantId::parse(&claims.tenant)
+            .ok_or_else(|| ApiError::unauthorized("Invalid or expired token."))?;
+        if claims.sub.is_empty() || claims.sub.len() > 200 {
+            return Err(ApiError::unauthorized("Invalid or expired token."));
+        }
+        let scopes = match &claims.scope {
+            None => DEFAULT_USER_SCOPES.to_vec(),
+            Some(scope) => scope.split_whitespace().filter_map(Scope::parse).collect(),
+        };
+        Ok(User {
+            tenant,
+            id: claims.sub,
+            scopes,
+        })
+    }
+}
+
+/// Signs a token for a user of a tenant (for local use and tests; in production an identity
+/// provider issues them).
+pub fn sign_user_token(
+    secret: &[u8],
+    claims: &UserClaims,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret),
+    )
+}
+
+/// A dashboard user, verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub tenant: TenantId,
+    pub id: String,
+    pub scopes: Vec<Scope>,
+}
+
+/// The identity behind a request: an API key (verified by the database with the request's work)
+/// or a user whose token was verified already.
 #[derive(Debug, Clone)]
 pub enum Credential {
     ApiKey(ApiKey),
+    User(User),
 }
 
 /// The credential of a request, and the tenant the caller asked for with `X-Tenant`, if any.
@@ -167,23 +293,35 @@ pub struct Caller {
 
 impl Caller {
     /// Reads `Authorization: Bearer ...` and `X-Tenant`. No credential, or one that cannot be
-    /// valid, is a 401; whether a well-formed key is valid is decided with the request's work.
-    pub fn from_request(req: &Request) -> Result<Self, ApiError> {
+    /// valid, is a 401; an API key's validity is decided with the request's work, a token's here.
+    pub fn from_request(req: &Request, jwt: Option<&JwtVerifier>) -> Result<Self, ApiError> {
         let authorization = crate::http::header(req, "authorization")?.ok_or_else(|| {
-            ApiError::unauthorized("Missing credential: send Authorization: Bearer <API key>.")
+            ApiError::unauthorized(
+                "Missing credential: send Authorization: Bearer <API key or token>.",
+            )
         })?;
         let token = authorization
             .split_once(' ')
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim())
             .ok_or_else(|| {
-                ApiError::unauthorized("The Authorization header must read: Bearer <API key>.")
+                ApiError::unauthorized(
+                    "The Authorization header must read: Bearer <API key or token>.",
+                )
             })?;
-        let key = ApiKey::parse(token)
-            .ok_or_else(|| ApiError::unauthorized("Invalid or revoked credential."))?;
+        let credential = if token.starts_with(KEY_PREFIX) {
+            Credential::ApiKey(
+                ApiKey::parse(token)
+                    .ok_or_else(|| ApiError::unauthorized("Invalid or revoked credential."))?,
+            )
+        } else {
+            let verifier =
+                jwt.ok_or_else(|| ApiError::unauthorized("Invalid or revoked credential."))?;
+            Credential::User(verifier.verify(token)?)
+        };
         let requested_tenant = crate::http::header(req, "x-tenant")?.map(str::to_owned);
         Ok(Self {
-            credential: Credential::ApiKey(key),
+            credential,
             requested_tenant,
         })
     }
@@ -192,6 +330,7 @@ impl Caller {
     pub fn tenant(&self) -> &TenantId {
         match &self.credential {
             Credential::ApiKey(key) => key.tenant(),
+            Credential::User(user) => &user.tenant,
         }
     }
 
@@ -199,6 +338,7 @@ impl Caller {
     pub fn actor(&self) -> String {
         match &self.credential {
             Credential::ApiKey(key) => format!("api-key:{}", key.prefix()),
+            Credential::User(user) => format!("user:{}", user.id),
         }
     }
 
@@ -267,6 +407,79 @@ mod tests {
         let (text, key) = ApiKey::generate(&TenantId::parse("macrea").unwrap()).unwrap();
         let shown = format!("{key:?}");
         assert!(!shown.contains(&text[16..]), "{shown}");
+    }
+
+    fn user_claims(tenant: &str, exp_from_now: i64) -> UserClaims {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        UserClaims {
+            sub: "alice".into(),
+            tenant: tenant.into(),
+            exp: (now + exp_from_now) as u64,
+            iat: Some(now as u64),
+            scope: None,
+            aud: Some("max-dashboard".into()),
+            iss: None,
+        }
+    }
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_signed_token_verifies_to_its_user_and_tenant() {
+        let verifier = JwtVerifier::hs256(SECRET, Some("max-dashboard"), None).unwrap();
+        let token = sign_user_token(SECRET, &user_claims("macrea", 600)).unwrap();
+        let user = verifier.verify(&token).unwrap();
+        assert_eq!(user.tenant.as_str(), "macrea");
+        assert_eq!(user.id, "alice");
+        assert_eq!(user.scopes, DEFAULT_USER_SCOPES.to_vec());
+    }
+
+    #[test]
+    fn expired_forged_or_misaddressed_tokens_are_refused() {
+        let verifier = JwtVerifier::hs256(SECRET, Some("max-dashboard"), Some("max")).unwrap();
+        let mut claims = user_claims("macrea", 600);
+        claims.iss = Some("max".into());
+        assert!(
+            verifier
+                .verify(&sign_user_token(SECRET, &claims).unwrap())
+                .is_ok()
+        );
+        let expired = UserClaims {
+            exp: claims.exp - 3600,
+            ..claims.clone()
+        };
+        let other_secret = b"another secret, long enough to be accepted";
+        let wrong_audience = UserClaims {
+            aud: Some("elsewhere".into()),
+            ..claims.clone()
+        };
+        let wrong_issuer = UserClaims {
+            iss: Some("evil".into()),
+            ..claims.clone()
+        };
+        let bad_tenant = UserClaims {
+            tenant: "Not A Tenant".into(),
+            ..claims.clone()
+        };
+        for token in [
+            sign_user_token(SECRET, &expired).unwrap(),
+            sign_user_token(other_secret, &claims).unwrap(),
+            sign_user_token(SECRET, &wrong_audience).unwrap(),
+            sign_user_token(SECRET, &wrong_issuer).unwrap(),
+            sign_user_token(SECRET, &bad_tenant).unwrap(),
+            "eyJhbGciOiJub25lIn0.e30.".into(),
+            "garbage".into(),
+        ] {
+            assert_eq!(verifier.verify(&token).unwrap_err().status, 401, "{token}");
+        }
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        assert!(JwtVerifier::hs256(b"short", None, None).is_err());
     }
 
     #[test]

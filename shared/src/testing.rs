@@ -178,5 +178,37 @@ pub fn status_and_json(
 pub fn unreachable_app() -> crate::App {
     let mut config = DbConfig::new("postgres://max@127.0.0.1:9/none", "max-test");
     config.connect_timeout = std::time::Duration::from_millis(500);
-    crate::App::new(Db::connect_lazily(&config).expect("pool"))
+    crate::App::new(
+        Db::connect_lazily(&config).expect("pool"),
+        Some(jwt_verifier()),
+    )
+}
+
+/// The secret of the test token verifier.
+pub const TEST_JWT_SECRET: &[u8] = b"test-secret-for-dashboard-tokens-only";
+
+/// The token verifier of test apps (no audience or issuer).
+pub fn jwt_verifier() -> crate::auth::JwtVerifier {
+    crate::auth::JwtVerifier::hs256(TEST_JWT_SECRET, None, None).expect("test secret")
+}
+
+/// A token for a dashboard user of a tenant, valid for an hour, with the default scopes.
+pub fn user_token(tenant: &str, user: &str) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    crate::auth::sign_user_token(
+        TEST_JWT_SECRET,
+        &crate::auth::UserClaims {
+            sub: user.to_owned(),
+            tenant: tenant.to_owned(),
+            exp: now + 3600,
+            iat: Some(now),
+            scope: None,
+            aud: None,
+            iss: None,
+        },
+    )
+    .expect("sign")
 }

@@ -5,7 +5,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use shared::alerts::{self, Alert, ListQuery, Stats};
-use shared::auth::{Caller, Scope};
+use shared::auth::Scope;
 use shared::{ApiError, App, health, http};
 
 #[derive(Serialize)]
@@ -27,7 +27,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn active_alerts(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     http::expect_method(req, &Method::GET, "GET")?;
-    let caller = Caller::from_request(req)?;
+    let caller = app.caller(req)?;
     let query = ListQuery::parse(req.query_string_parameters_ref())?;
     let scope = app.authorize(&caller, Scope::ReadAlerts).await?;
     let page = alerts::list_active(&app.db, &scope, &query).await?;

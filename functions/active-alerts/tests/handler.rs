@@ -10,7 +10,7 @@ const HEALTH: &str = include_str!("../../../events/health.json");
 async fn setup() -> (TestDb, App) {
     let test = TestDb::new().await;
     test.register_events_key().await;
-    let app = App::new(test.db());
+    let app = App::new(test.db(), Some(shared::testing::jwt_verifier()));
     (test, app)
 }
 

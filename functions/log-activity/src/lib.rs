@@ -4,7 +4,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use shared::activity::{self, Activity, NewActivity};
-use shared::auth::{Caller, Scope};
+use shared::auth::Scope;
 use shared::time::OffsetDateTime;
 use shared::{ApiError, App, http};
 
@@ -30,7 +30,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn log_activity(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     http::expect_method(req, &Method::POST, "POST")?;
-    let caller = Caller::from_request(req)?;
+    let caller = app.caller(req)?;
     let body = http::json_object(req)?;
     let new = NewActivity::from_json(
         &body,

@@ -11,7 +11,7 @@ const IDEMPOTENT: &str = include_str!("../../../events/log-activity-idempotent.j
 async fn setup() -> (TestDb, App) {
     let test = TestDb::new().await;
     test.register_events_key().await;
-    let app = App::new(test.db());
+    let app = App::new(test.db(), Some(shared::testing::jwt_verifier()));
     (test, app)
 }
 

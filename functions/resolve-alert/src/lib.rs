@@ -4,7 +4,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use shared::alerts::{self, Alert};
-use shared::auth::{Caller, Scope};
+use shared::auth::Scope;
 use shared::uuid::Uuid;
 use shared::{ApiError, App, http};
 
@@ -24,7 +24,7 @@ fn not_found() -> ApiError {
 
 async fn resolve_alert(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     http::expect_method(req, &Method::POST, "POST")?;
-    let caller = Caller::from_request(req)?;
+    let caller = app.caller(req)?;
     http::optional_json_body(req)?;
     // An id that cannot exist is as unknown as one that does not.
     let id = req

@@ -10,7 +10,7 @@ const ALERT_ID: &str = "3f1e2d4c-5b6a-4978-8a9b-0c1d2e3f4a5b";
 async fn setup() -> (TestDb, App) {
     let test = TestDb::new().await;
     test.register_events_key().await;
-    let app = App::new(test.db());
+    let app = App::new(test.db(), Some(shared::testing::jwt_verifier()));
     (test, app)
 }
 
@@ -81,4 +81,17 @@ async fn unknown_malformed_and_foreign_ids_are_all_not_found() {
         .unwrap()
         .get(0);
     assert!(open);
+}
+
+#[tokio::test]
+async fn a_dashboard_user_resolves_with_a_token_and_is_recorded() {
+    let (test, app) = setup().await;
+    insert_alert(&test, "macrea").await;
+    let token = shared::testing::user_token("macrea", "alice");
+    let request = shared::testing::event_with(RESOLVE, |event| {
+        event["headers"]["authorization"] = serde_json::json!(format!("Bearer {token}"));
+    });
+    let (status, body) = status_and_json(resolve_alert::handle(&app, request).await);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["alert"]["resolvedBy"], "user:alice");
 }

@@ -1,0 +1,88 @@
+// Test harness: a real `max-local serve` on a free port and a database of its own, and a real
+// headless Chromium (Debian's chromium, driven by playwright-core).
+
+import { spawn, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const binary = process.env.MAX_LOCAL_BIN || `${root}target/debug/max-local`;
+const server = process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/// The seed checklist's manual test alert, word for word (phase 4.2).
+export const SEED_INSERT = `INSERT INTO max_alerts (tenant_id, lead_id, type, severity, message, suggested_action) VALUES ('macrea','test_prod_alert','NoContact7d','high','Test alerte production','{"label": "Test Action", "action": "test"}'::jsonb);`;
+
+function databaseUrl(name) {
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/// Starts `max-local serve` on a fresh database (it creates and migrates it).
+export async function startServer() {
+  const name = `browser_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const url = databaseUrl(name);
+  const child = spawn(binary, ['serve', '--port', '0', '--evaluate-every', '0'], {
+    env: { ...process.env, DATABASE_URL: url, RUST_LOG: 'warn', JWT_SECRET: 'browser-tests-secret-0123456789abcdef' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout });
+  let base;
+  let dashboard;
+  const ready = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('max-local serve did not start within 60 s')), 60_000);
+    child.once('exit', (code) => reject(new Error(`max-local serve exited with ${code}`)));
+    lines.on('line', (line) => {
+      const listening = line.match(/^Listening on (\S+)/);
+      if (listening) base = listening[1];
+      const signedIn = line.match(/^Dashboard .*: (\S+)$/);
+      if (signedIn) dashboard = signedIn[1];
+      if (base && dashboard) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  await ready;
+  return {
+    base,
+    /// The demo dashboard, signed in, with optional query parameters (lang, refresh).
+    dashboardUrl(query = '') {
+      const [path, fragment] = dashboard.split('#');
+      return `${path}${query ? `?${query}` : ''}#${fragment}`;
+    },
+    /// Runs SQL as the tables' owner; returns the rows as text lines.
+    sql(query) {
+      return execFileSync('psql', [url, '-v', 'ON_ERROR_STOP=1', '-Atqc', query], { encoding: 'utf8' }).trim();
+    },
+    async stop() {
+      child.kill('SIGTERM');
+      if (child.exitCode === null) await once(child, 'exit');
+      execFileSync('psql', [server, '-qc', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`]);
+    },
+  };
+}
+
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+}
+
+/// A new page that records every console error and uncaught exception.
+export async function newPage(browser) {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(message.text());
+  });
+  page.on('pageerror', (error) => errors.push(String(error)));
+  return { page, errors };
+}

@@ -1,0 +1,192 @@
+// The <max-alerts> widget in a real headless Chromium, against max-local serve and PostgreSQL.
+
+import { after, before, beforeEach, afterEach, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SEED_INSERT, launchBrowser, newPage, startServer } from './harness.mjs';
+
+let browser;
+let server;
+let page;
+let errors;
+
+before(async () => {
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+});
+beforeEach(async () => {
+  server = await startServer();
+  ({ page, errors } = await newPage(browser));
+});
+afterEach(async () => {
+  await page?.close();
+  await server?.stop();
+});
+
+const widget = () => page.locator('max-alerts');
+const alerts = () => widget().locator('li.alert');
+const badge = (text) => widget().getByText(text, { exact: true });
+const TIMEOUT = { timeout: 10_000 };
+
+async function expectVisible(locator, options = TIMEOUT) {
+  await locator.waitFor({ state: 'visible', ...options });
+}
+
+async function open(query = '') {
+  await page.goto(server.dashboardUrl(query));
+  await expectVisible(widget().locator('.badges li').first());
+}
+
+test('with no alert the widget shows the calm empty state and zero badges', async () => {
+  await open();
+  await expectVisible(widget().getByRole('heading', { name: 'Alertes M.A.X.' }));
+  await expectVisible(widget().getByText("R.A.S. aujourd'hui", { exact: false }));
+  for (const text of ['Haute: 0', 'Moyenne: 0', 'Basse: 0']) await expectVisible(badge(text));
+  assert.equal(await alerts().count(), 0);
+  // The token left the address bar.
+  assert.equal(new URL(page.url()).hash, '');
+  assert.deepEqual(errors, []);
+});
+
+test("the seed's manual alert appears after Actualiser, counted in its badge", async () => {
+  await open();
+  await expectVisible(widget().getByText("R.A.S. aujourd'hui", { exact: false }));
+  server.sql(SEED_INSERT);
+  await widget().getByRole('button', { name: 'Actualiser' }).click();
+  await expectVisible(widget().getByText('Test alerte production'));
+  await expectVisible(badge('Haute: 1'));
+  await expectVisible(widget().getByText('→ Test Action'));
+  await expectVisible(widget().getByText('test_prod_alert'));
+  await expectVisible(widget().getByText("à l'instant"));
+  assert.equal(await widget().getByText("R.A.S. aujourd'hui", { exact: false }).isVisible(), false);
+  assert.deepEqual(errors, []);
+});
+
+test('a new alert appears by itself after the refresh interval, without a reload', async () => {
+  await open('refresh=1');
+  await expectVisible(widget().getByText("R.A.S. aujourd'hui", { exact: false }));
+  server.sql(SEED_INSERT);
+  await expectVisible(widget().getByText('Test alerte production'), { timeout: 5_000 });
+  await expectVisible(badge('Haute: 1'));
+  assert.deepEqual(errors, []);
+});
+
+test('Résoudre removes the alert at once and the database records who resolved it', async () => {
+  server.sql(SEED_INSERT);
+  await open();
+  await expectVisible(widget().getByText('Test alerte production'));
+  // Hold the call back: the alert must be gone before the server has answered.
+  let release;
+  const held = new Promise((resolve) => (release = resolve));
+  await page.route('**/api/alerts/*/resolve', async (route) => {
+    await held;
+    await route.continue();
+  });
+  await widget().getByRole('button', { name: /Résoudre/ }).click();
+  await widget().getByText('Test alerte production').waitFor({ state: 'detached', timeout: 1_000 });
+  await expectVisible(badge('Haute: 0'));
+  release();
+  await expectVisible(widget().getByText('Alerte de test_prod_alert résolue.'));
+  assert.equal(server.sql("SELECT resolved_at IS NOT NULL, resolved_by FROM max_alerts WHERE lead_id = 'test_prod_alert';"), 't|user:demo');
+  assert.deepEqual(errors, []);
+});
+
+test('a failing resolve puts the alert back with a visible error', async () => {
+  server.sql(SEED_INSERT);
+  await open();
+  await expectVisible(widget().getByText('Test alerte production'));
+  await page.route('**/api/alerts/*/resolve', (route) =>
+    route.fulfill({
+      status: 503,
+      contentType: 'application/json',
+      body: '{"success":false,"error":{"code":"database_unavailable","message":"Retry"}}',
+    }),
+  );
+  await widget().getByRole('button', { name: /Résoudre/ }).click();
+  await expectVisible(widget().getByRole('alert').getByText("La résolution de l'alerte de test_prod_alert a échoué", { exact: false }));
+  await expectVisible(widget().getByText('Test alerte production'));
+  await expectVisible(badge('Haute: 1'));
+  assert.equal(server.sql("SELECT resolved_at IS NULL FROM max_alerts WHERE lead_id = 'test_prod_alert';"), 't');
+});
+
+test('a failed refresh keeps the last data and says when it was last updated', async () => {
+  server.sql(SEED_INSERT);
+  await open();
+  await expectVisible(widget().getByText('Test alerte production'));
+  await page.route('**/api/alerts/active*', (route) => route.abort());
+  await widget().getByRole('button', { name: 'Actualiser' }).click();
+  await expectVisible(widget().getByRole('alert').getByText(/Impossible de charger les alertes.*Dernière mise à jour à \d\d:\d\d\./));
+  await expectVisible(widget().getByText('Test alerte production'));
+  await expectVisible(badge('Haute: 1'));
+});
+
+test('lang="en" shows English labels', async () => {
+  await open('lang=en');
+  await expectVisible(widget().getByRole('heading', { name: 'M.A.X. Alerts' }));
+  await expectVisible(widget().getByText('All clear today', { exact: false }));
+  server.sql(SEED_INSERT);
+  await widget().getByRole('button', { name: 'Refresh' }).click();
+  await expectVisible(badge('High: 1'));
+  await expectVisible(badge('Medium: 0'));
+  await expectVisible(badge('Low: 0'));
+  await expectVisible(widget().getByRole('button', { name: 'Resolve the alert about test_prod_alert' }));
+  await expectVisible(widget().getByText('just now'));
+  assert.deepEqual(errors, []);
+});
+
+test('an escalated alert is marked, and ages read like "il y a 3 j"', async () => {
+  server.sql(
+    "INSERT INTO max_alerts (tenant_id, lead_id, lead_name, type, severity, message, created_at, escalated_at) " +
+      "VALUES ('macrea', 'lead_sophie', 'Sophie', 'UnansweredInbound', 'high', 'Sophie a écrit il y a 3 jours, sans réponse', now() - interval '3 days', now())",
+  );
+  await open();
+  await expectVisible(widget().getByText('Sophie', { exact: true }));
+  await expectVisible(widget().getByText('⚠ Escaladée'));
+  await expectVisible(widget().getByText('il y a 3 j', { exact: true }));
+  assert.deepEqual(errors, []);
+});
+
+test('the keyboard alone resolves an alert, and the live region says so', async () => {
+  server.sql(SEED_INSERT);
+  server.sql(
+    "INSERT INTO max_alerts (tenant_id, lead_id, type, severity, message) VALUES ('macrea', 'lead_2', 'NoReply3d', 'medium', 'Le lead n''a pas répondu depuis 3 jours')",
+  );
+  await open();
+  await expectVisible(widget().getByText('Test alerte production'));
+  // Tab through the widget: Actualiser, then the first alert's Résoudre.
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Tab');
+  const focused = await widget().evaluate((host) => host.shadowRoot.activeElement?.getAttribute('aria-label'));
+  assert.equal(focused, "Résoudre l'alerte de test_prod_alert");
+  await page.keyboard.press('Enter');
+  await expectVisible(widget().getByRole('status').getByText('Alerte de test_prod_alert résolue.'));
+  // Focus moved on to the next alert's button, not lost.
+  const next = await widget().evaluate((host) => host.shadowRoot.activeElement?.getAttribute('aria-label'));
+  assert.equal(next, "Résoudre l'alerte de lead_2");
+  assert.equal(server.sql("SELECT resolved_at IS NOT NULL FROM max_alerts WHERE lead_id = 'test_prod_alert';"), 't');
+  assert.deepEqual(errors, []);
+});
+
+test('auto-refresh pauses while the page is hidden and catches up when it shows again', async () => {
+  await open('refresh=1');
+  let calls = 0;
+  page.on('request', (request) => {
+    if (request.url().includes('/api/alerts/active')) calls += 1;
+  });
+  const setHidden = (hidden) =>
+    page.evaluate((hidden) => {
+      Object.defineProperty(document, 'hidden', { value: hidden, configurable: true });
+      Object.defineProperty(document, 'visibilityState', { value: hidden ? 'hidden' : 'visible', configurable: true });
+      document.dispatchEvent(new Event('visibilitychange'));
+    }, hidden);
+  await setHidden(true);
+  const before = calls;
+  server.sql(SEED_INSERT);
+  await page.waitForTimeout(2_500);
+  assert.equal(calls, before, 'no refresh while hidden');
+  assert.equal(await widget().getByText('Test alerte production').count(), 0);
+  await setHidden(false);
+  await expectVisible(widget().getByText('Test alerte production'), { timeout: 1_000 });
+  assert.deepEqual(errors, []);
+});
