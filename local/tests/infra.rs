@@ -1,0 +1,301 @@
+//! The deployment, checked offline: the SAM template's routes agree with the local runner's and
+//! cargo-lambda's, and `infra/rollback` moves aliases as it says, against an emulated Lambda API
+//! (moto) on loopback. Needs `aws` and `moto_server` on PATH (scripts/test installs them).
+
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use shared::routes;
+use yaml_rust2::{Yaml, YamlLoader};
+
+const TEMPLATE: &str = include_str!("../../infra/template.yaml");
+
+fn template() -> Yaml {
+    YamlLoader::load_from_str(TEMPLATE)
+        .expect("infra/template.yaml is YAML")
+        .remove(0)
+}
+
+/// The functions of the template: their resource, the crate they are built from, their events.
+fn functions(template: &Yaml) -> Vec<(String, String, Yaml)> {
+    template["Resources"]
+        .as_hash()
+        .unwrap()
+        .iter()
+        .filter(|(_, resource)| resource["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|(name, resource)| {
+            let code = resource["Properties"]["CodeUri"].as_str().unwrap();
+            let package = code
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_owned();
+            (
+                name.as_str().unwrap().to_owned(),
+                package,
+                resource["Properties"]["Events"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_template_serves_the_same_routes_as_the_local_runner_and_cargo_lambda() {
+    let template = template();
+    let mut from_template = BTreeSet::new();
+    for (_, package, events) in functions(&template) {
+        for (_, event) in events.as_hash().unwrap() {
+            if event["Type"].as_str() == Some("HttpApi") {
+                let properties = &event["Properties"];
+                from_template.insert((
+                    properties["Method"].as_str().unwrap().to_owned(),
+                    properties["Path"].as_str().unwrap().to_owned(),
+                    package.clone(),
+                ));
+            }
+        }
+    }
+    let from_routes: BTreeSet<_> = routes::ROUTES
+        .iter()
+        .map(|r| {
+            (
+                r.method.to_owned(),
+                r.path.to_owned(),
+                r.function.to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(from_template, from_routes);
+    // (The e2e tests check the cargo-lambda router against the same table.)
+}
+
+#[test]
+fn every_function_crate_is_deployed_with_a_live_alias_and_the_evaluator_is_scheduled() {
+    let template = template();
+    let deployed: BTreeSet<String> = functions(&template).into_iter().map(|f| f.1).collect();
+    let crates: BTreeSet<String> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+    assert_eq!(deployed, crates);
+    let globals = &template["Globals"]["Function"];
+    assert_eq!(globals["AutoPublishAlias"].as_str(), Some("live"));
+    assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
+    assert_eq!(globals["Architectures"][0].as_str(), Some("arm64"));
+    let evaluator = &template["Resources"]["AlertEvaluatorFunction"]["Properties"];
+    let schedule = &evaluator["Events"]["EveryFiveMinutes"];
+    assert_eq!(schedule["Type"].as_str(), Some("Schedule"));
+    assert_eq!(
+        schedule["Properties"]["Schedule"].as_str(),
+        Some("rate(5 minutes)")
+    );
+    assert!(!schedule["Properties"]["DeadLetterConfig"].is_badvalue());
+}
+
+/// A moto server on a free loopback port, stopped when dropped.
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Moto {
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server on PATH (scripts/test installs it into target/py)");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_DEFAULT_REGION", "eu-west-3")
+            .env("AWS_REGION", "eu-west-3")
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env_remove("AWS_PROFILE");
+        command
+    }
+
+    fn aws(&self, args: &[&str]) -> String {
+        let output = self
+            .command("aws")
+            .args(args)
+            .output()
+            .expect("aws on PATH");
+        assert!(
+            output.status.success(),
+            "aws {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
+
+    fn rollback(&self, args: &[&str]) -> Output {
+        self.command("bash")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/rollback"))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// A function with `versions` published versions and its `live` alias on the last one.
+    fn function(&self, name: &str, versions: usize, zip: &Path) {
+        let role = "arn:aws:iam::123456789012:role/max-lambda";
+        let code = format!("fileb://{}", zip.display());
+        self.aws(&[
+            "lambda",
+            "create-function",
+            "--function-name",
+            name,
+            "--runtime",
+            "provided.al2023",
+            "--handler",
+            "bootstrap",
+            "--role",
+            role,
+            "--zip-file",
+            &code,
+        ]);
+        for version in 1..=versions {
+            self.aws(&[
+                "lambda",
+                "update-function-configuration",
+                "--function-name",
+                name,
+                "--description",
+                &format!("build {version}"),
+            ]);
+            self.aws(&["lambda", "publish-version", "--function-name", name]);
+        }
+        self.aws(&[
+            "lambda",
+            "create-alias",
+            "--function-name",
+            name,
+            "--name",
+            "live",
+            "--function-version",
+            &versions.to_string(),
+        ]);
+    }
+
+    fn live(&self, name: &str) -> String {
+        self.aws(&[
+            "lambda",
+            "get-alias",
+            "--function-name",
+            name,
+            "--name",
+            "live",
+            "--query",
+            "FunctionVersion",
+            "--output",
+            "text",
+        ])
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn rollback_moves_every_live_alias_back_in_one_step_or_refuses_and_moves_nothing() {
+    let moto = Moto::start();
+    let dir = std::env::temp_dir().join(format!("max-rollback-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let zip = dir.join("bootstrap.zip");
+    // The smallest valid zip: an empty archive.
+    std::fs::write(
+        &zip,
+        [
+            0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ],
+    )
+    .unwrap();
+    moto.aws(&[
+        "iam",
+        "create-role",
+        "--role-name",
+        "max-lambda",
+        "--assume-role-policy-document",
+        "{}",
+    ]);
+    moto.function("log-activity", 3, &zip);
+    moto.function("active-alerts", 3, &zip);
+
+    let dry = moto.rollback(&["--functions", "log-activity,active-alerts", "--dry-run"]);
+    let text = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert!(
+        text.contains("would move log-activity:live from version 3 to 2"),
+        "{text}"
+    );
+    assert_eq!(
+        (moto.live("log-activity"), moto.live("active-alerts")),
+        ("3".into(), "3".into())
+    );
+
+    let done = moto.rollback(&["--functions", "log-activity,active-alerts"]);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert_eq!(
+        (moto.live("log-activity"), moto.live("active-alerts")),
+        ("2".into(), "2".into())
+    );
+
+    let pinned = moto.rollback(&["--functions", "log-activity,active-alerts", "--to", "3"]);
+    assert!(
+        pinned.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pinned.stderr)
+    );
+    assert_eq!(
+        (moto.live("log-activity"), moto.live("active-alerts")),
+        ("3".into(), "3".into())
+    );
+
+    // A function with no earlier version: the whole rollback is refused, nothing moves.
+    moto.function("resolve-alert", 1, &zip);
+    let refused = moto.rollback(&["--functions", "log-activity,resolve-alert"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("nothing to roll back to"));
+    assert_eq!(moto.live("log-activity"), "3");
+    let missing = moto.rollback(&["--functions", "log-activity", "--to", "9"]);
+    assert!(!missing.status.success());
+    assert_eq!(moto.live("log-activity"), "3");
+    let _ = std::fs::remove_dir_all(&dir);
+}
