@@ -3,12 +3,11 @@
 //! (moto) on loopback. Needs `aws` and `moto_server` on PATH (scripts/test installs them).
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
 
 use shared::routes;
+use shared::testing::lambda::Moto;
 use yaml_rust2::{Yaml, YamlLoader};
 
 const TEMPLATE: &str = include_str!("../../infra/template.yaml");
@@ -97,132 +96,68 @@ fn every_function_crate_is_deployed_with_a_live_alias_and_the_evaluator_is_sched
     assert!(!schedule["Properties"]["DeadLetterConfig"].is_badvalue());
 }
 
-/// A moto server on a free loopback port, stopped when dropped.
-struct Moto {
-    child: Child,
-    endpoint: String,
+fn rollback(moto: &Moto, args: &[&str]) -> Output {
+    moto.command("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/rollback"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
-impl Moto {
-    fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server on PATH (scripts/test installs it into target/py)");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Self {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    fn command(&self, program: &str) -> Command {
-        let mut command = Command::new(program);
-        command
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_DEFAULT_REGION", "eu-west-3")
-            .env("AWS_REGION", "eu-west-3")
-            .env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env_remove("AWS_PROFILE");
-        command
-    }
-
-    fn aws(&self, args: &[&str]) -> String {
-        let output = self
-            .command("aws")
-            .args(args)
-            .output()
-            .expect("aws on PATH");
-        assert!(
-            output.status.success(),
-            "aws {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap().trim().to_owned()
-    }
-
-    fn rollback(&self, args: &[&str]) -> Output {
-        self.command("bash")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/rollback"))
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    /// A function with `versions` published versions and its `live` alias on the last one.
-    fn function(&self, name: &str, versions: usize, zip: &Path) {
-        let role = "arn:aws:iam::123456789012:role/max-lambda";
-        let code = format!("fileb://{}", zip.display());
-        self.aws(&[
+/// A function with `versions` published versions and its `live` alias on the last one.
+fn function(moto: &Moto, name: &str, versions: usize, zip: &Path) {
+    let role = "arn:aws:iam::123456789012:role/max-lambda";
+    let code = format!("fileb://{}", zip.display());
+    moto.aws(&[
+        "lambda",
+        "create-function",
+        "--function-name",
+        name,
+        "--runtime",
+        "provided.al2023",
+        "--handler",
+        "bootstrap",
+        "--role",
+        role,
+        "--zip-file",
+        &code,
+    ]);
+    for version in 1..=versions {
+        moto.aws(&[
             "lambda",
-            "create-function",
+            "update-function-configuration",
             "--function-name",
             name,
-            "--runtime",
-            "provided.al2023",
-            "--handler",
-            "bootstrap",
-            "--role",
-            role,
-            "--zip-file",
-            &code,
+            "--description",
+            &format!("build {version}"),
         ]);
-        for version in 1..=versions {
-            self.aws(&[
-                "lambda",
-                "update-function-configuration",
-                "--function-name",
-                name,
-                "--description",
-                &format!("build {version}"),
-            ]);
-            self.aws(&["lambda", "publish-version", "--function-name", name]);
-        }
-        self.aws(&[
-            "lambda",
-            "create-alias",
-            "--function-name",
-            name,
-            "--name",
-            "live",
-            "--function-version",
-            &versions.to_string(),
-        ]);
+        moto.aws(&["lambda", "publish-version", "--function-name", name]);
     }
-
-    fn live(&self, name: &str) -> String {
-        self.aws(&[
-            "lambda",
-            "get-alias",
-            "--function-name",
-            name,
-            "--name",
-            "live",
-            "--query",
-            "FunctionVersion",
-            "--output",
-            "text",
-        ])
-    }
+    moto.aws(&[
+        "lambda",
+        "create-alias",
+        "--function-name",
+        name,
+        "--name",
+        "live",
+        "--function-version",
+        &versions.to_string(),
+    ]);
 }
 
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn live(moto: &Moto, name: &str) -> String {
+    moto.aws(&[
+        "lambda",
+        "get-alias",
+        "--function-name",
+        name,
+        "--name",
+        "live",
+        "--query",
+        "FunctionVersion",
+        "--output",
+        "text",
+    ])
 }
 
 #[test]
@@ -247,10 +182,13 @@ fn rollback_moves_every_live_alias_back_in_one_step_or_refuses_and_moves_nothing
         "--assume-role-policy-document",
         "{}",
     ]);
-    moto.function("log-activity", 3, &zip);
-    moto.function("active-alerts", 3, &zip);
+    function(&moto, "log-activity", 3, &zip);
+    function(&moto, "active-alerts", 3, &zip);
 
-    let dry = moto.rollback(&["--functions", "log-activity,active-alerts", "--dry-run"]);
+    let dry = rollback(
+        &moto,
+        &["--functions", "log-activity,active-alerts", "--dry-run"],
+    );
     let text = String::from_utf8_lossy(&dry.stdout);
     assert!(
         dry.status.success(),
@@ -262,40 +200,43 @@ fn rollback_moves_every_live_alias_back_in_one_step_or_refuses_and_moves_nothing
         "{text}"
     );
     assert_eq!(
-        (moto.live("log-activity"), moto.live("active-alerts")),
+        (live(&moto, "log-activity"), live(&moto, "active-alerts")),
         ("3".into(), "3".into())
     );
 
-    let done = moto.rollback(&["--functions", "log-activity,active-alerts"]);
+    let done = rollback(&moto, &["--functions", "log-activity,active-alerts"]);
     assert!(
         done.status.success(),
         "{}",
         String::from_utf8_lossy(&done.stderr)
     );
     assert_eq!(
-        (moto.live("log-activity"), moto.live("active-alerts")),
+        (live(&moto, "log-activity"), live(&moto, "active-alerts")),
         ("2".into(), "2".into())
     );
 
-    let pinned = moto.rollback(&["--functions", "log-activity,active-alerts", "--to", "3"]);
+    let pinned = rollback(
+        &moto,
+        &["--functions", "log-activity,active-alerts", "--to", "3"],
+    );
     assert!(
         pinned.status.success(),
         "{}",
         String::from_utf8_lossy(&pinned.stderr)
     );
     assert_eq!(
-        (moto.live("log-activity"), moto.live("active-alerts")),
+        (live(&moto, "log-activity"), live(&moto, "active-alerts")),
         ("3".into(), "3".into())
     );
 
     // A function with no earlier version: the whole rollback is refused, nothing moves.
-    moto.function("resolve-alert", 1, &zip);
-    let refused = moto.rollback(&["--functions", "log-activity,resolve-alert"]);
+    function(&moto, "resolve-alert", 1, &zip);
+    let refused = rollback(&moto, &["--functions", "log-activity,resolve-alert"]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("nothing to roll back to"));
-    assert_eq!(moto.live("log-activity"), "3");
-    let missing = moto.rollback(&["--functions", "log-activity", "--to", "9"]);
+    assert_eq!(live(&moto, "log-activity"), "3");
+    let missing = rollback(&moto, &["--functions", "log-activity", "--to", "9"]);
     assert!(!missing.status.success());
-    assert_eq!(moto.live("log-activity"), "3");
+    assert_eq!(live(&moto, "log-activity"), "3");
     let _ = std::fs::remove_dir_all(&dir);
 }

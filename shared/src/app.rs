@@ -19,18 +19,20 @@ impl App {
         Self { db, jwt }
     }
 
-    /// Reads the configuration from the environment and builds the pool (see
-    /// [`DbConfig::from_env`]) and the token verifier (`JWT_SECRET`, at least 32 bytes, with the
-    /// optional `JWT_AUDIENCE` and `JWT_ISSUER`).
-    pub fn from_env(function: &str) -> Result<Self, ConfigError> {
-        let config = DbConfig::from_env(function)?;
-        let jwt = match std::env::var("JWT_SECRET") {
-            Err(_) => None,
-            Ok(secret) => Some(
+    /// Cold start: reads the secrets (Secrets Manager or environment, see [`crate::secrets`]),
+    /// builds the pool (see [`DbConfig::from_env`]) and the token verifier (at least 32 bytes,
+    /// with the optional `JWT_AUDIENCE` and `JWT_ISSUER`).
+    pub async fn load(function: &str) -> Result<Self, ConfigError> {
+        let secrets = crate::secrets::load().await?;
+        let config = DbConfig::from_env(secrets.database_url, function)?;
+        let non_empty = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        let jwt = match secrets.jwt_secret {
+            None => None,
+            Some(secret) => Some(
                 JwtVerifier::hs256(
-                    secret.as_bytes(),
-                    std::env::var("JWT_AUDIENCE").ok().as_deref(),
-                    std::env::var("JWT_ISSUER").ok().as_deref(),
+                    &secret,
+                    non_empty("JWT_AUDIENCE").as_deref(),
+                    non_empty("JWT_ISSUER").as_deref(),
                 )
                 .map_err(|_| ConfigError::Invalid("JWT_SECRET"))?,
             ),

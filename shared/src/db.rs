@@ -66,11 +66,9 @@ impl DbConfig {
         }
     }
 
-    /// Reads `DATABASE_URL` and the optional `DB_POOL_SIZE`, `DB_CONNECT_TIMEOUT_MS` and
-    /// `DB_STATEMENT_TIMEOUT_MS`.
-    pub fn from_env(application_name: &str) -> Result<Self, ConfigError> {
-        let url =
-            std::env::var("DATABASE_URL").map_err(|_| ConfigError::Missing("DATABASE_URL"))?;
+    /// A URL's settings, with the optional `DB_POOL_SIZE`, `DB_CONNECT_TIMEOUT_MS` and
+    /// `DB_STATEMENT_TIMEOUT_MS` from the environment.
+    pub fn from_env(url: String, application_name: &str) -> Result<Self, ConfigError> {
         let mut config = Self::new(url, application_name);
         if let Some(size) = env_number("DB_POOL_SIZE")? {
             config.pool_size = size.max(1) as usize;
@@ -124,7 +122,7 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// Configuration that cannot be used.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum ConfigError {
     Missing(&'static str),
     Invalid(&'static str),

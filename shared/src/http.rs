@@ -17,30 +17,25 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// A JSON response with the given status.
 pub fn json<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response<Body> {
-    match serde_json::to_vec(body) {
-        Ok(bytes) => {
-            let mut response = Response::new(Body::Binary(bytes));
-            *response.status_mut() = status;
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            response
-        }
+    let (status, text) = match serde_json::to_string(body) {
+        Ok(text) => (status, text),
         Err(error) => {
             // Our own types always serialise; this is a defect, not a client error.
             tracing::error!(%error, "response did not serialise");
-            let mut response = Response::new(Body::from(
-                r#"{"success":false,"error":{"code":"internal_error","message":"An unexpected error occurred. It has been logged."}}"#,
-            ));
-            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            response
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                r#"{"success":false,"error":{"code":"internal_error","message":"An unexpected error occurred. It has been logged."}}"#.to_owned(),
+            )
         }
-    }
+    };
+    // Text, not binary: API Gateway passes it through instead of base64-decoding it.
+    let mut response = Response::new(Body::Text(text));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 /// The route a request was sent to, as API Gateway names it (`"POST /api/alerts/{id}/resolve"`).

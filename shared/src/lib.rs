@@ -13,6 +13,7 @@ pub mod evaluator;
 pub mod health;
 pub mod http;
 pub mod routes;
+pub mod secrets;
 pub mod validate;
 
 #[cfg(feature = "migrations")]

@@ -6,7 +6,8 @@ use shared::db::{Db, DbConfig};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let mut config = DbConfig::from_env("alert-evaluator")?;
+    let secrets = shared::secrets::load().await?;
+    let mut config = DbConfig::from_env(secrets.database_url, "alert-evaluator")?;
     config.pool_size = 1;
     let db = Db::connect_lazily(&config)?;
     db.warm_up().await;

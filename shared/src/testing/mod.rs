@@ -1,4 +1,7 @@
-//! Test support: a fresh database per test, built from the migrations and dropped afterwards.
+//! Test support: a fresh database per test, built from the migrations and dropped afterwards;
+//! sample events; running a function's binary as Lambda does (`lambda`).
+
+pub mod lambda;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -211,4 +214,19 @@ pub fn user_token(tenant: &str, user: &str) -> String {
         },
     )
     .expect("sign")
+}
+
+/// The status and JSON body of an API Gateway response as a Lambda function returns it.
+pub fn gateway_response(response: &serde_json::Value) -> (u64, serde_json::Value) {
+    use base64::Engine;
+    let status = response["statusCode"].as_u64().expect("statusCode");
+    let text = response["body"].as_str().unwrap_or("");
+    let bytes = if response["isBase64Encoded"] == true {
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .expect("base64 body")
+    } else {
+        text.as_bytes().to_vec()
+    };
+    (status, serde_json::from_slice(&bytes).expect("a JSON body"))
 }
