@@ -334,7 +334,13 @@ async fn serve(port: u16, cors_origin: String, evaluate_every: u64) -> Result<()
         admin::create_key(&mut client, &tenant, &Scope::ALL, Some(DEMO_KEY_LABEL)).await?;
     drop(client);
 
-    let mut config = DbConfig::new(url, "max-local");
+    // The functions' connection may go through a pooler (APP_DATABASE_URL); migrations and operator
+    // commands need a direct one (DATABASE_URL).
+    let app_url = std::env::var("APP_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+        .unwrap_or(url);
+    let mut config = DbConfig::new(app_url, "max-local");
     config.pool_size = std::env::var("DB_POOL_SIZE")
         .ok()
         .and_then(|size| size.parse().ok())

@@ -50,6 +50,14 @@ impl Server {
     }
 
     fn start_with(extra_args: &[&str]) -> Self {
+        Self::start_configured(extra_args, &|_| Vec::new())
+    }
+
+    /// With more environment for `serve`, which may depend on its database.
+    fn start_configured(
+        extra_args: &[&str],
+        env: &dyn Fn(&TestDb) -> Vec<(&'static str, String)>,
+    ) -> Self {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -58,6 +66,7 @@ impl Server {
         let mut child = Command::new(BIN)
             .args(["serve", "--port", "0"])
             .args(extra_args)
+            .envs(env(&test))
             .env("DATABASE_URL", &test.url)
             .env("RUST_LOG", "warn")
             .env("JWT_SECRET", JWT_SECRET)
@@ -778,4 +787,199 @@ fn dashboard_users_sign_in_with_a_token_and_are_recorded_as_who_resolved() {
         "forever",
     ]);
     assert!(!bad.status.success());
+}
+
+/// PgBouncer in transaction mode, the strict case (1.18 tracks no prepared statements): every
+/// transaction may land on another server connection, as behind Supabase's pooler or RDS Proxy.
+struct Bouncer {
+    child: Option<Child>,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Bouncer {
+    fn start(port: u16, dir: &std::path::Path) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("users.txt"), "\"postgres\" \"\"\n").unwrap();
+        std::fs::write(
+            dir.join("pgbouncer.ini"),
+            format!(
+                "[databases]\n* = host=127.0.0.1 port=5432\n\n[pgbouncer]\nlisten_addr = 127.0.0.1\n\
+                 listen_port = {port}\nunix_socket_dir =\nauth_type = trust\nauth_file = {}\n\
+                 pool_mode = transaction\ndefault_pool_size = 1\nmax_client_conn = 200\n\
+                 ignore_startup_parameters = extra_float_digits,options\n",
+                dir.join("users.txt").display()
+            ),
+        )
+        .unwrap();
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| o.stdout == b"0\n")
+            .unwrap_or(false);
+        let mut command = Command::new(
+            ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"]
+                .into_iter()
+                .find(|path| std::path::Path::new(path).exists())
+                .expect("pgbouncer is installed (apt-get install pgbouncer)"),
+        );
+        if root {
+            // PgBouncer refuses to run as root.
+            command.args(["-u", "postgres"]);
+        }
+        let child = command
+            .arg(dir.join("pgbouncer.ini"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("pgbouncer starts");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "pgbouncer did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            child: Some(child),
+            port,
+            dir: dir.to_owned(),
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "pgbouncer did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Bouncer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn through_a_transaction_mode_pooler_everything_works_and_an_outage_is_a_quick_503_that_heals() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = std::env::temp_dir().join(format!("max-pgbouncer-{}-{port}", std::process::id()));
+    let mut bouncer = Bouncer::start(port, &dir);
+    // The functions' connection goes through the pooler; migrations go direct.
+    let server = Server::start_configured(&["--evaluate-every", "1"], &|test: &TestDb| {
+        let name = test.url.rsplit('/').next().unwrap().to_owned();
+        vec![(
+            "APP_DATABASE_URL",
+            format!("postgres://postgres@127.0.0.1:{port}/{name}"),
+        )]
+    });
+    let key = Some(server.key.as_str());
+
+    // The checklist through the pooler, with many requests sharing one server connection.
+    for i in 0..30 {
+        let body = json!({"leadId": format!("lead-{i}"), "channel": "sms", "direction": "out", "status": "sent"});
+        let reply = server.post_json("/api/activities/log", key, &body.to_string());
+        assert_eq!(reply.status, 200, "{}", reply.json);
+    }
+    let retried =
+        json!({"leadId": "lead-0", "channel": "sms", "direction": "out", "status": "sent"});
+    let reply = server.request(
+        "POST",
+        "/api/activities/log",
+        key,
+        &[("idempotency-key", "same")],
+        Some(("application/json", retried.to_string().into_bytes())),
+    );
+    let again = server.request(
+        "POST",
+        "/api/activities/log",
+        key,
+        &[("idempotency-key", "same")],
+        Some(("application/json", retried.to_string().into_bytes())),
+    );
+    assert_eq!(again.json["activity"]["id"], reply.json["activity"]["id"]);
+    server.sql(SEED_INSERT);
+    let listed = server.get("/api/alerts/active", key);
+    assert_eq!(listed.json["stats"]["high"], 1);
+    let id = listed.json["alerts"][0]["id"].as_str().unwrap().to_owned();
+    let resolved = server.request("POST", &format!("/api/alerts/{id}/resolve"), key, &[], None);
+    assert_eq!(resolved.status, 200, "{}", resolved.json);
+    assert_eq!(
+        server
+            .get(
+                "/api/alerts/active?limit=1",
+                Some("mxk_macrea_00000000000000000000000000000000")
+            )
+            .status,
+        401
+    );
+    // The evaluator runs through the pooler too: an unanswered message becomes an alert.
+    let inbound = json!({"leadId": "waiting", "channel": "whatsapp", "direction": "in", "status": "received",
+                         "occurredAt": (shared::time::OffsetDateTime::now_utc() - shared::time::Duration::hours(5))
+                             .format(&shared::time::format_description::well_known::Rfc3339).unwrap()});
+    assert_eq!(
+        server
+            .post_json("/api/activities/log", key, &inbound.to_string())
+            .status,
+        200
+    );
+    let mut raised = false;
+    for _ in 0..100 {
+        if server.get("/api/alerts/active", key).json["stats"]["total"] == 1 {
+            raised = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        raised,
+        "the evaluator did not raise the alert through the pooler"
+    );
+
+    // Outage: the pooler goes away. Answers are 503 with Retry-After, and quick.
+    bouncer.stop();
+    let started = std::time::Instant::now();
+    let down = server.get("/api/alerts/active", key);
+    assert_eq!(
+        (down.status, error_code(&down)),
+        (503, "database_unavailable")
+    );
+    assert_eq!(down.headers["retry-after"], "2");
+    assert_eq!(server.get("/health", None).status, 503);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    // It comes back: the service heals by itself.
+    let _bouncer = Bouncer::start(port, &dir);
+    let mut healed = false;
+    for _ in 0..100 {
+        if server.get("/api/alerts/active", key).status == 200 {
+            healed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        healed,
+        "the service did not recover after the pooler came back"
+    );
+    assert_eq!(server.get("/health", None).status, 200);
 }
