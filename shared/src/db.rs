@@ -19,8 +19,10 @@ use deadpool_postgres::{
     Timeouts,
 };
 use futures_util::future::join_all;
+use tokio_postgres::config::SslMode;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::auth::{Scope, TenantId};
 use crate::error::ApiError;
@@ -41,6 +43,8 @@ pub struct DbConfig {
     pub statement_timeout: Duration,
     /// Shown in `pg_stat_activity`.
     pub application_name: String,
+    /// Certificates (PEM text, or a PEM file's path) trusted for TLS besides the public roots.
+    pub ca_cert: Option<String>,
 }
 
 impl fmt::Debug for DbConfig {
@@ -51,6 +55,7 @@ impl fmt::Debug for DbConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("statement_timeout", &self.statement_timeout)
             .field("application_name", &self.application_name)
+            .field("ca_cert", &self.ca_cert.is_some())
             .finish()
     }
 }
@@ -63,13 +68,17 @@ impl DbConfig {
             connect_timeout: Duration::from_secs(3),
             statement_timeout: Duration::from_secs(5),
             application_name: application_name.into(),
+            ca_cert: None,
         }
     }
 
-    /// A URL's settings, with the optional `DB_POOL_SIZE`, `DB_CONNECT_TIMEOUT_MS` and
-    /// `DB_STATEMENT_TIMEOUT_MS` from the environment.
+    /// A URL's settings, with the optional `DB_POOL_SIZE`, `DB_CONNECT_TIMEOUT_MS`,
+    /// `DB_STATEMENT_TIMEOUT_MS` and `DATABASE_CA_CERT` from the environment.
     pub fn from_env(url: String, application_name: &str) -> Result<Self, ConfigError> {
         let mut config = Self::new(url, application_name);
+        config.ca_cert = std::env::var("DATABASE_CA_CERT")
+            .ok()
+            .filter(|ca| !ca.trim().is_empty());
         if let Some(size) = env_number("DB_POOL_SIZE")? {
             config.pool_size = size.max(1) as usize;
         }
@@ -119,6 +128,36 @@ pub fn redact_url(url: &str) -> String {
         None => authority.to_owned(),
     };
     format!("{scheme}://{authority}{path}")
+}
+
+/// A TLS connector that trusts the public roots, plus the certificates of `ca_cert` (PEM text,
+/// or the path of a PEM file).
+fn tls_connector(ca_cert: Option<&str>) -> Result<MakeRustlsConnect, ConfigError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let invalid = || ConfigError::Invalid("DATABASE_CA_CERT");
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(ca) = ca_cert {
+        let pem = if ca.trim_start().starts_with("-----BEGIN") {
+            ca.as_bytes().to_vec()
+        } else {
+            std::fs::read(ca.trim()).map_err(|_| invalid())?
+        };
+        for certificate in CertificateDer::pem_slice_iter(&pem) {
+            roots
+                .add(certificate.map_err(|_| invalid())?)
+                .map_err(|_| invalid())?;
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|_| ConfigError::Invalid("TLS settings"))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
 }
 
 /// Configuration that cannot be used.
@@ -196,13 +235,20 @@ impl Db {
             pg.application_name(&config.application_name);
         }
         pg.keepalives_idle(Duration::from_secs(30));
-        let manager = Manager::from_config(
-            pg,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        // TLS when the URL asks for it (`sslmode=require`): certificates are verified against the
+        // public roots and `DATABASE_CA_CERT` (Supabase's and RDS's own CAs). Set up here, once.
+        let manager = if pg.get_ssl_mode() == SslMode::Require {
+            Manager::from_config(
+                pg,
+                tls_connector(config.ca_cert.as_deref())?,
+                manager_config,
+            )
+        } else {
+            Manager::from_config(pg, NoTls, manager_config)
+        };
         let pool = Pool::builder(manager)
             .max_size(config.pool_size)
             .runtime(Runtime::Tokio1)
