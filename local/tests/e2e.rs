@@ -224,6 +224,16 @@ impl Drop for Server {
     }
 }
 
+/// Whether `check` holds within 10 seconds (polled every 100 ms).
+fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    (0..100).any(|_| {
+        check() || {
+            std::thread::sleep(Duration::from_millis(100));
+            false
+        }
+    })
+}
+
 fn error_code(reply: &Reply) -> &str {
     assert_eq!(reply.json["success"], false, "{}", reply.json);
     reply.json["error"]["code"].as_str().unwrap_or("")
@@ -570,13 +580,10 @@ fn serve_raises_living_alerts_by_itself_and_an_answer_clears_them() {
 
     // The evaluator runs every second: the alert appears without any other request.
     let mut alerts = json!([]);
-    for _ in 0..100 {
+    eventually(|| {
         alerts = server.get("/api/alerts/active", key).json["alerts"].clone();
-        if alerts.as_array().is_some_and(|a| !a.is_empty()) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        alerts.as_array().is_some_and(|a| !a.is_empty())
+    });
     assert_eq!(alerts[0]["type"], "UnansweredInbound", "{alerts}");
     assert_eq!(
         alerts[0]["message"],
@@ -938,16 +945,8 @@ fn through_a_transaction_mode_pooler_everything_works_and_an_outage_is_a_quick_5
             .status,
         200
     );
-    let mut raised = false;
-    for _ in 0..100 {
-        if server.get("/api/alerts/active", key).json["stats"]["total"] == 1 {
-            raised = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
     assert!(
-        raised,
+        eventually(|| server.get("/api/alerts/active", key).json["stats"]["total"] == 1),
         "the evaluator did not raise the alert through the pooler"
     );
 
@@ -969,16 +968,8 @@ fn through_a_transaction_mode_pooler_everything_works_and_an_outage_is_a_quick_5
 
     // It comes back: the service heals by itself.
     let _bouncer = Bouncer::start(port, &dir);
-    let mut healed = false;
-    for _ in 0..100 {
-        if server.get("/api/alerts/active", key).status == 200 {
-            healed = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
     assert!(
-        healed,
+        eventually(|| server.get("/api/alerts/active", key).status == 200),
         "the service did not recover after the pooler came back"
     );
     assert_eq!(server.get("/health", None).status, 200);
