@@ -1,0 +1,635 @@
+//! `max-bench`: reruns every benchmark and rewrites BENCHMARKS.md.
+//!
+//!     cargo run --release -p max-bench -- all --quick
+//!
+//! Loads a seeded data set with binary COPY, serves it with `max-local serve` (the functions'
+//! handlers), loads each route over loopback at several concurrencies, replays the same SQL with
+//! pgbench as the database's own limit, and times the evaluator's passes.
+
+mod generate;
+mod load;
+mod pgbench;
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use generate::{HUGE, RESOLVE, SMALL, Scale};
+use load::{Call, Stats};
+use pgbench::PgbenchStats;
+use serde::Serialize;
+use shared::admin;
+use shared::auth::{ApiKey, Scope, TenantId};
+use shared::db::{Db, DbConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "max-bench",
+    about = "Benchmarks of M.A.X. Living Alerts; rewrites BENCHMARKS.md."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Run,
+}
+
+#[derive(Subcommand)]
+enum Run {
+    /// Generate the data, run every benchmark, write the results.
+    All {
+        /// The small data set (50,000 leads): a run of a few minutes.
+        #[arg(long, conflicts_with = "scale")]
+        quick: bool,
+        /// tiny, quick or full (1,000,000 leads, 10,000,000 activities).
+        #[arg(long, default_value = "quick")]
+        scale: String,
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 5)]
+        duration: u64,
+        /// Concurrency levels, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+        concurrency: Vec<usize>,
+        /// Where to write the report.
+        #[arg(long, default_value = "BENCHMARKS.md")]
+        output: PathBuf,
+    },
+}
+
+#[derive(Serialize)]
+struct RouteResult {
+    route: &'static str,
+    pgbench_script: &'static str,
+    http: Vec<Stats>,
+    database: Vec<PgbenchStats>,
+}
+
+#[derive(Serialize)]
+struct EvaluatorPass {
+    pass: &'static str,
+    seconds: f64,
+    leads_evaluated: u64,
+    alerts_changed: u64,
+}
+
+#[derive(Serialize)]
+struct Results {
+    scale: Scale,
+    machine: String,
+    postgres: String,
+    loaded: generate::Loaded,
+    routes: Vec<RouteResult>,
+    evaluator: Vec<EvaluatorPass>,
+}
+
+fn server_url() -> String {
+    std::env::var("BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines().next().and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
+        })
+        .map_or("?".into(), |kb| format!("{:.0} GiB", kb / 1_048_576.0));
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cores} cores ({cpu}), {memory} memory")
+}
+
+/// The max-local binary beside this one, built first if it is missing.
+fn max_local() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().expect("exe dir");
+    let path = dir.join("max-local");
+    if !path.exists() {
+        let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        command.args(["build", "-p", "max-local"]);
+        if dir.ends_with("release") {
+            command.arg("--release");
+        }
+        assert!(
+            command.status().expect("cargo").success(),
+            "cannot build max-local"
+        );
+    }
+    path
+}
+
+struct Serve {
+    child: std::process::Child,
+    address: String,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(url: &str) -> Serve {
+    let mut child = Command::new(max_local())
+        .args(["serve", "--port", "0", "--evaluate-every", "0"])
+        .env("DATABASE_URL", url)
+        .env("RUST_LOG", "warn")
+        .env("JWT_SECRET", "max-bench-secret-0123456789abcdefghij")
+        .env("DB_POOL_SIZE", "16")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("max-local serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut address = None;
+    for line in lines.by_ref().map_while(Result::ok) {
+        if let Some(rest) = line.strip_prefix("Listening on http://") {
+            address = Some(rest.trim().to_owned());
+            break;
+        }
+    }
+    // Keep reading what it prints later, so that it never writes to a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Serve {
+        child,
+        address: address.expect("max-local serve printed its address"),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+#[tokio::main]
+async fn main() {
+    let Run::All {
+        quick,
+        scale,
+        duration,
+        concurrency,
+        output,
+    } = Cli::parse().command;
+    let scale = match (quick, scale.as_str()) {
+        (true, _) | (_, "quick") => generate::QUICK,
+        (_, "tiny") => generate::TINY,
+        (_, "full") => generate::FULL,
+        (_, other) => panic!("unknown scale {other}: tiny, quick or full"),
+    };
+    let duration = Duration::from_secs(duration);
+    let results = run(scale, duration, &concurrency).await;
+    let stem = output.with_extension("");
+    let results_dir = output
+        .parent()
+        .map(|p| p.join("bench/results"))
+        .unwrap_or_else(|| PathBuf::from("bench/results"));
+    std::fs::create_dir_all(&results_dir).expect("results dir");
+    let json = results_dir.join(format!("{}.json", scale.name));
+    std::fs::write(&json, serde_json::to_string_pretty(&results).unwrap()).expect("write json");
+    let svg = results_dir.join(format!("{}-active-alerts-latency.svg", scale.name));
+    std::fs::write(&svg, plot(&results)).expect("write svg");
+    std::fs::write(&output, report(&results, &svg, &output)).expect("write report");
+    println!(
+        "wrote {} ({}), {} and {}",
+        output.display(),
+        stem.display(),
+        json.display(),
+        svg.display()
+    );
+}
+
+async fn run(scale: Scale, duration: Duration, levels: &[usize]) -> Results {
+    let name = format!("max_bench_{}", scale.name);
+    let admin_client = admin::connect(&server_url())
+        .await
+        .expect("reach PostgreSQL");
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        admin_client
+            .batch_execute(&statement)
+            .await
+            .expect("create the benchmark database");
+    }
+    let postgres: String = admin_client
+        .query_one("SHOW server_version", &[])
+        .await
+        .expect("version")
+        .get(0);
+    let url = admin::with_database(&server_url(), &name).expect("url");
+    admin::migrate(&url).await.expect("migrate");
+
+    println!("Loading the {} data set...", scale.name);
+    let mut client = admin::connect(&url).await.expect("connect");
+    let loaded = generate::load(&mut client, &scale).await.expect("load");
+    println!(
+        "  {} activities and {} alerts in {:.1} s",
+        loaded.activities, loaded.alerts, loaded.seconds
+    );
+    let mut keys = Vec::new();
+    for tenant in [HUGE, SMALL, RESOLVE] {
+        let tenant = TenantId::parse(tenant).unwrap();
+        let (key, _) = admin::create_key(&mut client, &tenant, &Scope::ALL, Some("bench"))
+            .await
+            .expect("key");
+        keys.push(key);
+    }
+    let (huge_key, small_key, resolve_key) = (keys[0].clone(), keys[1].clone(), keys[2].clone());
+    let key_hash = |key: &str| hex(ApiKey::parse(key).unwrap().hash());
+
+    // The evaluator first: every generated lead is due.
+    let evaluator = evaluator_passes(&url, &client).await;
+
+    let server = serve(&url);
+    let address = server.address.clone();
+    let bearer = |key: &str| ("authorization", format!("Bearer {key}"));
+    let resolve_alerts = scale.huge_open_alerts;
+    type Maker = load::MakeCall;
+    // (route, pgbench script name, request maker, pgbench script, tenant, key hash, scope)
+    let routes: Vec<(
+        &'static str,
+        &'static str,
+        Maker,
+        String,
+        String,
+        String,
+        &str,
+    )> = vec![
+        (
+            "GET /api/alerts/active (small tenant)",
+            "active_alerts",
+            Arc::new({
+                let header = bearer(&small_key);
+                move |_, _| Call {
+                    method: "GET",
+                    path: "/api/alerts/active".into(),
+                    body: None,
+                    headers: vec![header.clone()],
+                }
+            }),
+            pgbench::active_alerts_script(),
+            SMALL.into(),
+            key_hash(&small_key),
+            "alerts:read",
+        ),
+        (
+            "GET /api/alerts/active (10,000 open alerts)",
+            "active_alerts",
+            Arc::new({
+                let header = bearer(&huge_key);
+                move |_, _| Call {
+                    method: "GET",
+                    path: "/api/alerts/active".into(),
+                    body: None,
+                    headers: vec![header.clone()],
+                }
+            }),
+            pgbench::active_alerts_script(),
+            HUGE.into(),
+            key_hash(&huge_key),
+            "alerts:read",
+        ),
+        (
+            "POST /api/activities/log",
+            "log_activity",
+            Arc::new({
+                let header = bearer(&small_key);
+                move |worker, n| Call {
+                    method: "POST",
+                    path: "/api/activities/log".into(),
+                    body: Some(format!(
+                        r#"{{"leadId":"bench-{worker}-{n}","channel":"sms","direction":"out","status":"sent","messageSnippet":"Message"}}"#
+                    )),
+                    headers: vec![header.clone()],
+                }
+            }),
+            pgbench::log_activity_script(false),
+            SMALL.into(),
+            key_hash(&small_key),
+            "activities:write",
+        ),
+        (
+            "POST /api/activities/log (Idempotency-Key)",
+            "log_activity_idempotent",
+            Arc::new({
+                let header = bearer(&small_key);
+                move |worker, n| Call {
+                    method: "POST",
+                    path: "/api/activities/log".into(),
+                    body: Some(format!(
+                        r#"{{"leadId":"bench-{worker}-{n}","channel":"sms","direction":"out","status":"sent","messageSnippet":"Message"}}"#
+                    )),
+                    headers: vec![
+                        header.clone(),
+                        ("idempotency-key", format!("bench-{worker}-{n}")),
+                    ],
+                }
+            }),
+            pgbench::log_activity_script(true),
+            SMALL.into(),
+            key_hash(&small_key),
+            "activities:write",
+        ),
+        (
+            "POST /api/alerts/{id}/resolve",
+            "resolve_alert",
+            Arc::new({
+                let header = bearer(&resolve_key);
+                move |worker, n| Call {
+                    method: "POST",
+                    path: format!(
+                        "/api/alerts/{}/resolve",
+                        generate::resolve_id((worker * 7919 + n) % resolve_alerts)
+                    ),
+                    body: None,
+                    headers: vec![header.clone()],
+                }
+            }),
+            pgbench::resolve_script(resolve_alerts),
+            RESOLVE.into(),
+            key_hash(&resolve_key),
+            "alerts:resolve",
+        ),
+    ];
+    let mut results = Vec::new();
+    for (route, script_name, make, script, tenant, hash, scope) in routes {
+        println!("{route}");
+        let mut http = Vec::new();
+        let mut database = Vec::new();
+        for &level in levels {
+            let stats = load::run(&address, level, duration, make.clone()).await;
+            println!(
+                "  http     c={level:<3} {:>8.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {}",
+                stats.rps, stats.p50_ms, stats.p99_ms, stats.errors
+            );
+            http.push(stats);
+            let db = pgbench::run(
+                &name,
+                &script,
+                &[
+                    ("tenant", tenant.clone()),
+                    ("keyhash", hash.clone()),
+                    ("scope", scope.to_owned()),
+                ],
+                level,
+                duration,
+            );
+            println!(
+                "  pgbench  c={level:<3} {:>8.0} tx/s   avg {:.2} ms",
+                db.tps, db.latency_ms
+            );
+            database.push(db);
+        }
+        results.push(RouteResult {
+            route,
+            pgbench_script: script_name,
+            http,
+            database,
+        });
+    }
+    drop(server);
+    Results {
+        scale,
+        machine: machine(),
+        postgres,
+        loaded,
+        routes: results,
+        evaluator,
+    }
+}
+
+async fn evaluator_passes(url: &str, client: &tokio_postgres::Client) -> Vec<EvaluatorPass> {
+    let db = Db::connect_lazily(&DbConfig::new(url.to_owned(), "max-bench")).expect("pool");
+    let timeout = Duration::from_secs(600);
+    let mut passes = Vec::new();
+    let pass = async |name: &'static str| {
+        let started = Instant::now();
+        let summary = shared::evaluator::evaluate(&db, timeout)
+            .await
+            .expect("pass");
+        let changed: u64 = summary.raised.values().sum::<u64>()
+            + summary.auto_resolved.values().sum::<u64>()
+            + summary.refreshed.values().sum::<u64>()
+            + summary.escalated.values().sum::<u64>();
+        let seconds = started.elapsed().as_secs_f64();
+        println!(
+            "evaluator {name}: {:.2} s, {} leads evaluated, {changed} alerts changed",
+            seconds, summary.leads_evaluated
+        );
+        EvaluatorPass {
+            pass: name,
+            seconds,
+            leads_evaluated: summary.leads_evaluated,
+            alerts_changed: changed,
+        }
+    };
+    passes.push(pass("full pass (every lead due)").await);
+    passes.push(pass("nothing to change").await);
+    client
+        .batch_execute(
+            "INSERT INTO lead_activities (tenant_id, lead_id, channel, direction, status)
+             SELECT tenant_id, lead_id, 'whatsapp', 'out', 'sent' FROM max_lead_states
+              WHERE abs(hashtext(lead_id)) % 100 = 0",
+        )
+        .await
+        .expect("new activity for 1% of leads");
+    passes.push(pass("after new activity on 1% of leads").await);
+    passes
+}
+
+fn plot(results: &Results) -> String {
+    let series: Vec<(&str, &RouteResult)> = results
+        .routes
+        .iter()
+        .filter(|r| r.route.starts_with("GET /api/alerts/active"))
+        .map(|r| (r.route, r))
+        .collect();
+    let max_ms = series
+        .iter()
+        .flat_map(|(_, r)| r.http.iter().map(|s| s.p99_ms))
+        .fold(0.1f64, f64::max)
+        * 1.1;
+    let levels: Vec<usize> = series
+        .first()
+        .map(|(_, r)| r.http.iter().map(|s| s.concurrency).collect())
+        .unwrap_or_default();
+    let (width, height, left, bottom) = (640.0, 360.0, 60.0, 40.0);
+    let x = |i: usize| left + (width - left - 20.0) * i as f64 / (levels.len().max(2) - 1) as f64;
+    let y = |ms: f64| height - bottom - (height - bottom - 20.0) * ms / max_ms;
+    let mut svg = format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="#fff"/><text x="{left}" y="14">GET /api/alerts/active: latency (ms) against concurrency ({} data set)</text>"##,
+        results.scale.name
+    );
+    for (i, level) in levels.iter().enumerate() {
+        let _ = write!(
+            svg,
+            r##"<text x="{:.0}" y="{:.0}" text-anchor="middle">{level}</text>"##,
+            x(i),
+            height - 20.0
+        );
+    }
+    for tick in 0..=4 {
+        let ms = max_ms * f64::from(tick) / 4.0;
+        let _ = write!(
+            svg,
+            r##"<text x="{:.0}" y="{:.0}" text-anchor="end">{ms:.2}</text><line x1="{left}" x2="{}" y1="{:.0}" y2="{:.0}" stroke="#eee"/>"##,
+            left - 6.0,
+            y(ms) + 4.0,
+            width - 20.0,
+            y(ms),
+            y(ms)
+        );
+    }
+    let colours = ["#1f77b4", "#d62728"];
+    for (index, (name, route)) in series.iter().enumerate() {
+        for (metric, dash) in [("p50", ""), ("p99", "4 3")] {
+            let points: Vec<String> = route
+                .http
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    format!(
+                        "{:.1},{:.1}",
+                        x(i),
+                        y(if metric == "p50" { s.p50_ms } else { s.p99_ms })
+                    )
+                })
+                .collect();
+            let _ = write!(
+                svg,
+                r##"<polyline fill="none" stroke="{}" stroke-width="2" stroke-dasharray="{dash}" points="{}"/>"##,
+                colours[index % 2],
+                points.join(" ")
+            );
+        }
+        let label = name.trim_start_matches("GET /api/alerts/active ");
+        let _ = write!(
+            svg,
+            r##"<text x="{}" y="{}" fill="{}">{label}: p50 solid, p99 dashed</text>"##,
+            left + 10.0,
+            34 + 16 * index,
+            colours[index % 2]
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+fn report(results: &Results, svg: &Path, output: &Path) -> String {
+    let base = output.parent().unwrap_or(Path::new("."));
+    let svg = svg.strip_prefix(base).unwrap_or(svg).display().to_string();
+    let mut md = String::new();
+    let _ = writeln!(md, "# Benchmarks\n");
+    let _ = writeln!(
+        md,
+        "Rewritten by `cargo run --release -p max-bench -- all --scale {}` (or `-- all --quick`); \
+         the raw numbers are in `bench/results/{}.json`. Everything runs on this one machine, over \
+         loopback: the load generator, `max-local serve` (the functions' own handlers behind the \
+         local gateway), PostgreSQL and pgbench share its cores.\n",
+        results.scale.name, results.scale.name
+    );
+    let _ = writeln!(
+        md,
+        "- Machine: {}; PostgreSQL {}.",
+        results.machine, results.postgres
+    );
+    let s = &results.scale;
+    let _ = writeln!(
+        md,
+        "- Data set `{}`: {} tenants, {} leads, {} activities, one tenant with {} open alerts, \
+         small tenants with {} each; loaded with binary COPY at {:.0} rows/s ({:.1} s, the \
+         activity trigger folding them into lead summaries as it goes).\n",
+        s.name,
+        s.tenants,
+        s.leads,
+        results.loaded.activities,
+        s.huge_open_alerts,
+        s.small_open_alerts,
+        results.loaded.rows_per_second,
+        results.loaded.seconds
+    );
+    let _ = writeln!(md, "## Routes, and the database's own limit\n");
+    let _ = writeln!(
+        md,
+        "Each route through HTTP (closed loop, keep-alive connections, every latency kept), then \
+         the same statements it sends (BEGIN, role + tenant + API key check, the work, COMMIT, \
+         pipelined as the functions pipeline them) replayed by `pgbench -M prepared` at the same \
+         concurrency. *Ratio* is the route's throughput over pgbench's: the share of what \
+         PostgreSQL alone can do that the whole stack (HTTP, gateway emulation, JSON, handlers) \
+         keeps. *Seed bar* compares p99 with the seed's 500 ms.\n"
+    );
+    for route in &results.routes {
+        let _ = writeln!(md, "### {}\n", route.route);
+        let _ = writeln!(
+            md,
+            "| concurrency | req/s | p50 ms | p99 ms | p99.9 ms | errors | pgbench tx/s | ratio | seed bar (500 ms / p99) |"
+        );
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
+        for (http, db) in route.http.iter().zip(&route.database) {
+            let ratio = if db.tps > 0.0 { http.rps / db.tps } else { 0.0 };
+            let _ = writeln!(
+                md,
+                "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.0} | {:.2} | {:.0}x |",
+                http.concurrency,
+                http.rps,
+                http.p50_ms,
+                http.p99_ms,
+                http.p999_ms,
+                http.errors,
+                db.tps,
+                ratio,
+                500.0 / http.p99_ms.max(0.001)
+            );
+        }
+        let _ = writeln!(md);
+    }
+    let _ = writeln!(md, "![Latency against concurrency]({svg})\n");
+    let _ = writeln!(md, "## Evaluator\n");
+    let _ = writeln!(md, "| pass | seconds | leads evaluated | alerts changed |");
+    let _ = writeln!(md, "|---|---|---|---|");
+    for pass in &results.evaluator {
+        let _ = writeln!(
+            md,
+            "| {} | {:.3} | {} | {} |",
+            pass.pass, pass.seconds, pass.leads_evaluated, pass.alerts_changed
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nGoals: a full pass over 1,000,000 leads under 5 s, a pass with nothing to change under 1 s \
+         (run `--scale full` for the million-lead figures).\n"
+    );
+    let _ = writeln!(
+        md,
+        "## Not measured by this run yet
+"
+    );
+    let _ = writeln!(
+        md,
+        "- Cold start and footprint of each function's release binary (time to the first answered \
+         invocation against the emulated Runtime API, peak RSS); the arm64 binary and zip sizes are \
+         in docs/deploy.md.\n- A profile of where the remaining time goes (`perf`, flamegraph), and \
+         the fixes it calls for: the read routes keep well under 0.8 of pgbench's throughput here, \
+         where load generator, server and database share two cores.\n"
+    );
+    md
+}
