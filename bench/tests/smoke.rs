@@ -36,6 +36,7 @@ fn a_tiny_run_measures_every_route_and_writes_the_report() {
         "### POST /api/activities/log (Idempotency-Key)",
         "### POST /api/alerts/{id}/resolve",
         "| nothing to change |",
+        "| alert-evaluator |",
     ] {
         assert!(
             text.contains(route),

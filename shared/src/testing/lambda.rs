@@ -199,6 +199,11 @@ impl FunctionProcess {
         }
     }
 
+    /// The process id (for reading its memory use in `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// Stops the function and returns everything it logged.
     pub fn stop(mut self) -> String {
         let mut child = self.child.take().expect("running");
