@@ -84,6 +84,9 @@ struct Results {
     routes: Vec<RouteResult>,
     evaluator: Vec<EvaluatorPass>,
     cold_start: Vec<coldstart::ColdStart>,
+    /// `EXPLAIN (ANALYZE, BUFFERS)` of the statements that matter, as text.
+    #[serde(skip)]
+    plans: String,
 }
 
 fn server_url() -> String {
@@ -206,6 +209,8 @@ async fn main() {
     std::fs::create_dir_all(&results_dir).expect("results dir");
     let json = results_dir.join(format!("{}.json", scale.name));
     std::fs::write(&json, serde_json::to_string_pretty(&results).unwrap()).expect("write json");
+    let plans = results_dir.join(format!("{}-plans.txt", scale.name));
+    std::fs::write(&plans, &results.plans).expect("write plans");
     let svg = results_dir.join(format!("{}-active-alerts-latency.svg", scale.name));
     std::fs::write(&svg, plot(&results)).expect("write svg");
     std::fs::write(&output, report(&results, &svg, &output)).expect("write report");
@@ -259,7 +264,25 @@ async fn run(scale: Scale, duration: Duration, levels: &[usize]) -> Results {
     let key_hash = |key: &str| hex(ApiKey::parse(key).unwrap().hash());
 
     // The evaluator first: every generated lead is due.
+    let mut plans = String::new();
+    plans.push_str(
+        &explain(
+            &client,
+            "Evaluator: one batch of a full pass (rolled back)",
+            None,
+        )
+        .await,
+    );
     let evaluator = evaluator_passes(&url, &client).await;
+    plans.push_str(&explain(&client, "Evaluator: a pass with nothing due", None).await);
+    plans.push_str(
+        &explain(
+            &client,
+            "GET /api/alerts/active: first page of the 10,000-alert tenant",
+            Some(HUGE),
+        )
+        .await,
+    );
     let cold_start = coldstart::measure(&url, if scale.name == "tiny" { 3 } else { 25 }).await;
 
     let server = serve(&url);
@@ -418,7 +441,54 @@ async fn run(scale: Scale, duration: Duration, levels: &[usize]) -> Results {
         routes: results,
         evaluator,
         cold_start,
+        plans,
     }
+}
+
+/// `EXPLAIN (ANALYZE, BUFFERS)` of the evaluator's statement (no tenant) or of a page of active
+/// alerts (for a tenant), run as the functions' role in a transaction that is rolled back.
+async fn explain(client: &tokio_postgres::Client, title: &str, tenant: Option<&str>) -> String {
+    let (role, sql) = match tenant {
+        None => (
+            "max_evaluator".to_owned(),
+            shared::evaluator::EVALUATE.replace("$1", &shared::evaluator::BATCH_SIZE.to_string()),
+        ),
+        Some(tenant) => (
+            "max_app".to_owned(),
+            shared::alerts::ACTIVE_ALERTS
+                .replace("$1", &format!("'{tenant}'"))
+                .replace("$2", "0::int2")
+                .replace("$3", "2::int2")
+                .replace("$4", "(-1)::int2")
+                .replace("$5", "false")
+                .replace("$6", "'1900-01-01'::timestamptz")
+                .replace("$7", "'00000000-0000-0000-0000-000000000000'::uuid")
+                .replace("$8", "51"),
+        ),
+    };
+    let tenant_setting = tenant.map_or(String::new(), |t| {
+        format!("SET LOCAL app.tenant_id = '{t}';")
+    });
+    client
+        .batch_execute(&format!(
+            "BEGIN; SET LOCAL ROLE {role}; SET LOCAL jit = off; {tenant_setting}"
+        ))
+        .await
+        .expect("begin");
+    let rows = client
+        .simple_query(&format!("EXPLAIN (ANALYZE, BUFFERS) {sql}"))
+        .await
+        .expect("explain");
+    client.batch_execute("ROLLBACK").await.expect("rollback");
+    let mut text = format!("## {title}\n\n");
+    for message in rows {
+        if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
+            text.push_str(row.get(0).unwrap_or(""));
+            text.push('\n');
+        }
+    }
+    text.push('\n');
+    text
 }
 
 async fn evaluator_passes(url: &str, client: &tokio_postgres::Client) -> Vec<EvaluatorPass> {
@@ -620,7 +690,10 @@ fn report(results: &Results, svg: &Path, output: &Path) -> String {
     let _ = writeln!(
         md,
         "\nGoals: a full pass over 1,000,000 leads under 5 s, a pass with nothing to change under 1 s \
-         (run `--scale full` for the million-lead figures).\n"
+         (run `--scale full` for the million-lead figures). The plans of a full-pass batch, of a \
+         pass with nothing due and of a page of the 10,000-alert tenant, with `EXPLAIN (ANALYZE, \
+         BUFFERS)`, are in `bench/results/{}-plans.txt`.\n",
+        results.scale.name
     );
     let _ = writeln!(md, "## Cold start and footprint\n");
     let _ = writeln!(
