@@ -287,117 +287,30 @@ async fn run(scale: Scale, duration: Duration, levels: &[usize]) -> Results {
 
     let server = serve(&url);
     let address = server.address.clone();
-    let bearer = |key: &str| ("authorization", format!("Bearer {key}"));
     let resolve_alerts = scale.huge_open_alerts;
-    type Maker = load::MakeCall;
-    // (route, pgbench script name, request maker, pgbench script, tenant, key hash, scope)
-    let routes: Vec<(
-        &'static str,
-        &'static str,
-        Maker,
-        String,
-        String,
-        String,
-        &str,
-    )> = vec![
-        (
-            "GET /api/alerts/active (small tenant)",
-            "active_alerts",
-            Arc::new({
-                let header = bearer(&small_key);
-                move |_, _| Call {
-                    method: "GET",
-                    path: "/api/alerts/active".into(),
-                    body: None,
-                    headers: vec![header.clone()],
-                }
-            }),
-            pgbench::active_alerts_script(),
-            SMALL.into(),
-            key_hash(&small_key),
-            "alerts:read",
-        ),
-        (
+    let routes = [
+        RouteBench::active("GET /api/alerts/active (small tenant)", SMALL, &small_key),
+        RouteBench::active(
             "GET /api/alerts/active (10,000 open alerts)",
-            "active_alerts",
-            Arc::new({
-                let header = bearer(&huge_key);
-                move |_, _| Call {
-                    method: "GET",
-                    path: "/api/alerts/active".into(),
-                    body: None,
-                    headers: vec![header.clone()],
-                }
-            }),
-            pgbench::active_alerts_script(),
-            HUGE.into(),
-            key_hash(&huge_key),
-            "alerts:read",
+            HUGE,
+            &huge_key,
         ),
-        (
-            "POST /api/activities/log",
-            "log_activity",
-            Arc::new({
-                let header = bearer(&small_key);
-                move |worker, n| Call {
-                    method: "POST",
-                    path: "/api/activities/log".into(),
-                    body: Some(format!(
-                        r#"{{"leadId":"bench-{worker}-{n}","channel":"sms","direction":"out","status":"sent","messageSnippet":"Message"}}"#
-                    )),
-                    headers: vec![header.clone()],
-                }
-            }),
-            pgbench::log_activity_script(false),
-            SMALL.into(),
-            key_hash(&small_key),
-            "activities:write",
-        ),
-        (
-            "POST /api/activities/log (Idempotency-Key)",
-            "log_activity_idempotent",
-            Arc::new({
-                let header = bearer(&small_key);
-                move |worker, n| Call {
-                    method: "POST",
-                    path: "/api/activities/log".into(),
-                    body: Some(format!(
-                        r#"{{"leadId":"bench-{worker}-{n}","channel":"sms","direction":"out","status":"sent","messageSnippet":"Message"}}"#
-                    )),
-                    headers: vec![
-                        header.clone(),
-                        ("idempotency-key", format!("bench-{worker}-{n}")),
-                    ],
-                }
-            }),
-            pgbench::log_activity_script(true),
-            SMALL.into(),
-            key_hash(&small_key),
-            "activities:write",
-        ),
-        (
-            "POST /api/alerts/{id}/resolve",
-            "resolve_alert",
-            Arc::new({
-                let header = bearer(&resolve_key);
-                move |worker, n| Call {
-                    method: "POST",
-                    path: format!(
-                        "/api/alerts/{}/resolve",
-                        generate::resolve_id((worker * 7919 + n) % resolve_alerts)
-                    ),
-                    body: None,
-                    headers: vec![header.clone()],
-                }
-            }),
-            pgbench::resolve_script(resolve_alerts),
-            RESOLVE.into(),
-            key_hash(&resolve_key),
-            "alerts:resolve",
-        ),
+        RouteBench::log(SMALL, &small_key, false),
+        RouteBench::log(SMALL, &small_key, true),
+        RouteBench::resolve(RESOLVE, &resolve_key, resolve_alerts),
     ];
     let mut results = Vec::new();
-    for (route, script_name, make, script, tenant, hash, scope) in routes {
+    for RouteBench {
+        route,
+        script_name,
+        make,
+        script,
+        tenant,
+        key,
+        scope,
+    } in routes
+    {
+        let hash = key_hash(&key);
         println!("{route}");
         let mut http = Vec::new();
         let mut database = Vec::new();
@@ -412,7 +325,7 @@ async fn run(scale: Scale, duration: Duration, levels: &[usize]) -> Results {
                 &name,
                 &script,
                 &[
-                    ("tenant", tenant.clone()),
+                    ("tenant", tenant.to_owned()),
                     ("keyhash", hash.clone()),
                     ("scope", scope.to_owned()),
                 ],
@@ -489,6 +402,100 @@ async fn explain(client: &tokio_postgres::Client, title: &str, tenant: Option<&s
     }
     text.push('\n');
     text
+}
+
+/// One route to load over HTTP and replay with pgbench.
+struct RouteBench {
+    route: &'static str,
+    script_name: &'static str,
+    make: load::MakeCall,
+    script: String,
+    tenant: &'static str,
+    key: String,
+    scope: &'static str,
+}
+
+impl RouteBench {
+    fn bearer(key: &str) -> (&'static str, String) {
+        ("authorization", format!("Bearer {key}"))
+    }
+
+    /// `GET /api/alerts/active`, first page.
+    fn active(route: &'static str, tenant: &'static str, key: &str) -> Self {
+        let header = Self::bearer(key);
+        Self {
+            route,
+            script_name: "active_alerts",
+            make: Arc::new(move |_, _| Call {
+                method: "GET",
+                path: "/api/alerts/active".into(),
+                body: None,
+                headers: vec![header.clone()],
+            }),
+            script: pgbench::active_alerts_script(),
+            tenant,
+            key: key.to_owned(),
+            scope: "alerts:read",
+        }
+    }
+
+    /// `POST /api/activities/log` of a new lead each time, with or without an Idempotency-Key.
+    fn log(tenant: &'static str, key: &str, idempotent: bool) -> Self {
+        let header = Self::bearer(key);
+        Self {
+            route: if idempotent {
+                "POST /api/activities/log (Idempotency-Key)"
+            } else {
+                "POST /api/activities/log"
+            },
+            script_name: if idempotent {
+                "log_activity_idempotent"
+            } else {
+                "log_activity"
+            },
+            make: Arc::new(move |worker, n| {
+                let mut headers = vec![header.clone()];
+                if idempotent {
+                    headers.push(("idempotency-key", format!("bench-{worker}-{n}")));
+                }
+                Call {
+                    method: "POST",
+                    path: "/api/activities/log".into(),
+                    body: Some(format!(
+                        r#"{{"leadId":"bench-{worker}-{n}","channel":"sms","direction":"out","status":"sent","messageSnippet":"Message"}}"#
+                    )),
+                    headers,
+                }
+            }),
+            script: pgbench::log_activity_script(idempotent),
+            tenant,
+            key: key.to_owned(),
+            scope: "activities:write",
+        }
+    }
+
+    /// `POST /api/alerts/{id}/resolve` over the tenant's numbered alerts (again and again: a
+    /// second resolution is harmless and costs the same statement).
+    fn resolve(tenant: &'static str, key: &str, alerts: usize) -> Self {
+        let header = Self::bearer(key);
+        Self {
+            route: "POST /api/alerts/{id}/resolve",
+            script_name: "resolve_alert",
+            make: Arc::new(move |worker, n| Call {
+                method: "POST",
+                path: format!(
+                    "/api/alerts/{}/resolve",
+                    generate::resolve_id((worker * 7919 + n) % alerts)
+                ),
+                body: None,
+                headers: vec![header.clone()],
+            }),
+            script: pgbench::resolve_script(alerts),
+            tenant,
+            key: key.to_owned(),
+            scope: "alerts:resolve",
+        }
+    }
 }
 
 async fn evaluator_passes(url: &str, client: &tokio_postgres::Client) -> Vec<EvaluatorPass> {
