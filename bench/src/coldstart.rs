@@ -3,7 +3,6 @@
 //! database connection in init), timed from process start to its first answered invocation.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
 use shared::testing::lambda::{FunctionProcess, RuntimeApi};
@@ -39,8 +38,7 @@ const FUNCTIONS: [(&str, &str); 4] = [
 
 /// Builds (or checks up to date) the functions' binaries beside this one, in the same profile.
 fn binaries(dir: &Path) {
-    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    command.arg("build");
+    let mut command = crate::cargo_build();
     for (name, _) in FUNCTIONS {
         command.args(["-p", name]);
     }

@@ -53,9 +53,9 @@ enum Run {
         /// Concurrency levels, comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
         concurrency: Vec<usize>,
-        /// Where to write the report.
-        #[arg(long, default_value = "BENCHMARKS.md")]
-        output: PathBuf,
+        /// Where to write the report (default: BENCHMARKS.md at the root of the repository).
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
 }
 
@@ -118,23 +118,37 @@ fn machine() -> String {
     format!("{cores} cores ({cpu}), {memory} memory")
 }
 
-/// The max-local binary beside this one, built first if it is missing.
+/// The repository's root (this crate's parent folder).
+fn repository() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the bench crate lives in the repository")
+}
+
+/// `cargo build` for this workspace, wherever the benchmark is started from.
+pub fn cargo_build() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command
+        .arg("build")
+        .arg("--manifest-path")
+        .arg(repository().join("Cargo.toml"));
+    command
+}
+
+/// The max-local binary beside this one, built (or checked up to date) in the same profile.
 fn max_local() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().expect("exe dir");
-    let path = dir.join("max-local");
-    if !path.exists() {
-        let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        command.args(["build", "-p", "max-local"]);
-        if dir.ends_with("release") {
-            command.arg("--release");
-        }
-        assert!(
-            command.status().expect("cargo").success(),
-            "cannot build max-local"
-        );
+    let mut command = cargo_build();
+    command.args(["-p", "max-local"]);
+    if dir.ends_with("release") {
+        command.arg("--release");
     }
-    path
+    assert!(
+        command.status().expect("cargo").success(),
+        "cannot build max-local"
+    );
+    dir.join("max-local")
 }
 
 struct Serve {
@@ -200,8 +214,8 @@ async fn main() {
         (_, other) => panic!("unknown scale {other}: tiny, quick or full"),
     };
     let duration = Duration::from_secs(duration);
+    let output = output.unwrap_or_else(|| repository().join("BENCHMARKS.md"));
     let results = run(scale, duration, &concurrency).await;
-    let stem = output.with_extension("");
     let results_dir = output
         .parent()
         .map(|p| p.join("bench/results"))
@@ -215,10 +229,10 @@ async fn main() {
     std::fs::write(&svg, plot(&results)).expect("write svg");
     std::fs::write(&output, report(&results, &svg, &output)).expect("write report");
     println!(
-        "wrote {} ({}), {} and {}",
+        "wrote {}, {}, {} and {}",
         output.display(),
-        stem.display(),
         json.display(),
+        plans.display(),
         svg.display()
     );
 }
