@@ -535,35 +535,6 @@ fn the_openapi_document_matches_the_served_routes_and_statuses() {
 }
 
 #[test]
-fn the_cargo_lambda_watch_router_serves_the_same_routes() {
-    let manifest: toml::Table = include_str!("../../Cargo.toml").parse().unwrap();
-    let router = manifest["workspace"]["metadata"]["lambda"]["watch"]["router"]
-        .as_table()
-        .unwrap();
-    let mut from_router = BTreeSet::new();
-    for (path, targets) in router {
-        for target in targets.as_array().unwrap() {
-            from_router.insert((
-                target["method"].as_str().unwrap().to_owned(),
-                path.clone(),
-                target["function"].as_str().unwrap().to_owned(),
-            ));
-        }
-    }
-    let from_routes: BTreeSet<_> = routes::ROUTES
-        .iter()
-        .map(|r| {
-            (
-                r.method.to_owned(),
-                r.path.to_owned(),
-                r.function.to_owned(),
-            )
-        })
-        .collect();
-    assert_eq!(from_router, from_routes);
-}
-
-#[test]
 fn serve_raises_living_alerts_by_itself_and_an_answer_clears_them() {
     let server = Server::start_with(&["--evaluate-every", "1"]);
     let key = Some(server.key.as_str());

@@ -58,7 +58,12 @@ fn the_template_serves_the_same_routes_as_the_local_runner_and_cargo_lambda() {
             }
         }
     }
-    let from_routes: BTreeSet<_> = routes::ROUTES
+    assert_eq!(from_template, served_routes());
+}
+
+/// The routes the local runner serves: (method, path, function).
+fn served_routes() -> BTreeSet<(String, String, String)> {
+    routes::ROUTES
         .iter()
         .map(|r| {
             (
@@ -67,9 +72,26 @@ fn the_template_serves_the_same_routes_as_the_local_runner_and_cargo_lambda() {
                 r.function.to_owned(),
             )
         })
-        .collect();
-    assert_eq!(from_template, from_routes);
-    // (The e2e tests check the cargo-lambda router against the same table.)
+        .collect()
+}
+
+#[test]
+fn the_cargo_lambda_watch_router_serves_the_same_routes() {
+    let manifest: toml::Table = include_str!("../../Cargo.toml").parse().unwrap();
+    let router = manifest["workspace"]["metadata"]["lambda"]["watch"]["router"]
+        .as_table()
+        .unwrap();
+    let mut from_router = BTreeSet::new();
+    for (path, targets) in router {
+        for target in targets.as_array().unwrap() {
+            from_router.insert((
+                target["method"].as_str().unwrap().to_owned(),
+                path.clone(),
+                target["function"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    assert_eq!(from_router, served_routes());
 }
 
 #[test]
