@@ -38,12 +38,9 @@ const FUNCTIONS: [(&str, &str); 4] = [
 
 /// Builds (or checks up to date) the functions' binaries beside this one, in the same profile.
 fn binaries(dir: &Path) {
-    let mut command = crate::cargo_build();
+    let mut command = crate::cargo_build(dir);
     for (name, _) in FUNCTIONS {
         command.args(["-p", name]);
-    }
-    if dir.ends_with("release") {
-        command.arg("--release");
     }
     assert!(
         command.status().expect("cargo").success(),

@@ -57,6 +57,22 @@ enum Run {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Only the route benchmarks, on the data set an earlier `all` left (`max_bench_<scale>`);
+    /// prints the figures and writes nothing. For trying a change quickly.
+    Routes {
+        /// tiny, quick or full: the data set `all` loaded.
+        #[arg(long, default_value = "quick")]
+        scale: String,
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 5)]
+        duration: u64,
+        /// Concurrency levels, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+        concurrency: Vec<usize>,
+        /// Only the routes whose name contains this text.
+        #[arg(long, default_value = "")]
+        only: String,
+    },
 }
 
 #[derive(Serialize)]
@@ -125,13 +141,19 @@ fn repository() -> &'static Path {
         .expect("the bench crate lives in the repository")
 }
 
-/// `cargo build` for this workspace, wherever the benchmark is started from.
-pub fn cargo_build() -> Command {
+/// `cargo build` for this workspace, wherever the benchmark is started from, in the profile of
+/// the binaries in `dir` (named by its folder: `debug`, `release`, `profiling`).
+pub fn cargo_build(dir: &Path) -> Command {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command
         .arg("build")
         .arg("--manifest-path")
         .arg(repository().join("Cargo.toml"));
+    if let Some(profile) = dir.file_name().and_then(|name| name.to_str())
+        && profile != "debug"
+    {
+        command.args(["--profile", profile]);
+    }
     command
 }
 
@@ -139,11 +161,8 @@ pub fn cargo_build() -> Command {
 fn max_local() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().expect("exe dir");
-    let mut command = cargo_build();
+    let mut command = cargo_build(dir);
     command.args(["-p", "max-local"]);
-    if dir.ends_with("release") {
-        command.arg("--release");
-    }
     assert!(
         command.status().expect("cargo").success(),
         "cannot build max-local"
@@ -198,21 +217,43 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
+fn scale_named(name: &str) -> Scale {
+    match name {
+        "quick" => generate::QUICK,
+        "tiny" => generate::TINY,
+        "full" => generate::FULL,
+        other => panic!("unknown scale {other}: tiny, quick or full"),
+    }
+}
+
 #[tokio::main]
 async fn main() {
-    let Run::All {
-        quick,
-        scale,
-        duration,
-        concurrency,
-        output,
-    } = Cli::parse().command;
-    let scale = match (quick, scale.as_str()) {
-        (true, _) | (_, "quick") => generate::QUICK,
-        (_, "tiny") => generate::TINY,
-        (_, "full") => generate::FULL,
-        (_, other) => panic!("unknown scale {other}: tiny, quick or full"),
+    let (quick, scale, duration, concurrency, output) = match Cli::parse().command {
+        Run::All {
+            quick,
+            scale,
+            duration,
+            concurrency,
+            output,
+        } => (quick, scale, duration, concurrency, output),
+        Run::Routes {
+            scale,
+            duration,
+            concurrency,
+            only,
+        } => {
+            let name = format!("max_bench_{}", scale_named(&scale).name);
+            let url = admin::with_database(&server_url(), &name).expect("url");
+            let mut client = admin::connect(&url)
+                .await
+                .expect("the benchmark database (run `all` first)");
+            let duration = Duration::from_secs(duration);
+            let scale = scale_named(&scale);
+            route_benchmarks(&url, &mut client, &scale, duration, &concurrency, &only).await;
+            return;
+        }
     };
+    let scale = scale_named(if quick { "quick" } else { &scale });
     let duration = Duration::from_secs(duration);
     let output = output.unwrap_or_else(|| repository().join("BENCHMARKS.md"));
     let results = run(scale, duration, &concurrency).await;
@@ -266,17 +307,6 @@ async fn run(scale: Scale, duration: Duration, levels: &[usize]) -> Results {
         "  {} activities and {} alerts in {:.1} s",
         loaded.activities, loaded.alerts, loaded.seconds
     );
-    let mut keys = Vec::new();
-    for tenant in [HUGE, SMALL, RESOLVE] {
-        let tenant = TenantId::parse(tenant).unwrap();
-        let (key, _) = admin::create_key(&mut client, &tenant, &Scope::ALL, Some("bench"))
-            .await
-            .expect("key");
-        keys.push(key);
-    }
-    let (huge_key, small_key, resolve_key) = (keys[0].clone(), keys[1].clone(), keys[2].clone());
-    let key_hash = |key: &str| hex(ApiKey::parse(key).unwrap().hash());
-
     // The evaluator first: every generated lead is due.
     let mut plans = String::new();
     plans.push_str(
@@ -299,7 +329,45 @@ async fn run(scale: Scale, duration: Duration, levels: &[usize]) -> Results {
     );
     let cold_start = coldstart::measure(&url, if scale.name == "tiny" { 3 } else { 25 }).await;
 
-    let server = serve(&url);
+    let results = route_benchmarks(&url, &mut client, &scale, duration, levels, "").await;
+    Results {
+        scale,
+        machine: machine(),
+        postgres,
+        loaded,
+        routes: results,
+        evaluator,
+        cold_start,
+        plans,
+    }
+}
+
+/// Each route over HTTP, then its statements with pgbench, at each concurrency level.
+async fn route_benchmarks(
+    url: &str,
+    client: &mut tokio_postgres::Client,
+    scale: &Scale,
+    duration: Duration,
+    levels: &[usize],
+    only: &str,
+) -> Vec<RouteResult> {
+    let name = client
+        .query_one("SELECT current_database()", &[])
+        .await
+        .expect("database name")
+        .get::<_, String>(0);
+    let mut keys = Vec::new();
+    for tenant in [HUGE, SMALL, RESOLVE] {
+        let tenant = TenantId::parse(tenant).unwrap();
+        let (key, _) = admin::create_key(client, &tenant, &Scope::ALL, Some("bench"))
+            .await
+            .expect("key");
+        keys.push(key);
+    }
+    let (huge_key, small_key, resolve_key) = (keys[0].clone(), keys[1].clone(), keys[2].clone());
+    let key_hash = |key: &str| hex(ApiKey::parse(key).unwrap().hash());
+
+    let server = serve(url);
     let address = server.address.clone();
     let resolve_alerts = scale.huge_open_alerts;
     let routes = [
@@ -322,7 +390,7 @@ async fn run(scale: Scale, duration: Duration, levels: &[usize]) -> Results {
         tenant,
         key,
         scope,
-    } in routes
+    } in routes.into_iter().filter(|r| r.route.contains(only))
     {
         let hash = key_hash(&key);
         println!("{route}");
@@ -360,16 +428,7 @@ async fn run(scale: Scale, duration: Duration, levels: &[usize]) -> Results {
         });
     }
     drop(server);
-    Results {
-        scale,
-        machine: machine(),
-        postgres,
-        loaded,
-        routes: results,
-        evaluator,
-        cold_start,
-        plans,
-    }
+    results
 }
 
 /// `EXPLAIN (ANALYZE, BUFFERS)` of the evaluator's statement (no tenant) or of a page of active

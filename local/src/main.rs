@@ -340,11 +340,11 @@ async fn serve(port: u16, cors_origin: String, evaluate_every: u64) -> Result<()
         .ok()
         .filter(|url| !url.trim().is_empty())
         .unwrap_or(url);
-    let mut config = DbConfig::new(app_url, "max-local");
-    config.pool_size = std::env::var("DB_POOL_SIZE")
-        .ok()
-        .and_then(|size| size.parse().ok())
-        .unwrap_or(16);
+    let mut config = DbConfig::from_env(app_url, "max-local")
+        .map_err(|error| AdminError::new(error.to_string()))?;
+    if std::env::var_os("DB_POOL_SIZE").is_none() {
+        config.pool_size = 16;
+    }
     let db = Db::connect_lazily(&config).map_err(|error| AdminError::new(error.to_string()))?;
     db.warm_up().await;
     if evaluate_every > 0 {

@@ -858,13 +858,17 @@ fn through_a_transaction_mode_pooler_everything_works_and_an_outage_is_a_quick_5
         .port();
     let dir = std::env::temp_dir().join(format!("max-pgbouncer-{}-{port}", std::process::id()));
     let mut bouncer = Bouncer::start(port, &dir);
-    // The functions' connection goes through the pooler; migrations go direct.
+    // The functions' connection goes through the pooler, with unnamed statements as a
+    // transaction-mode pooler needs; migrations go direct.
     let server = Server::start_configured(&["--evaluate-every", "1"], &|test: &TestDb| {
         let name = test.url.rsplit('/').next().unwrap().to_owned();
-        vec![(
-            "APP_DATABASE_URL",
-            format!("postgres://postgres@127.0.0.1:{port}/{name}"),
-        )]
+        vec![
+            (
+                "APP_DATABASE_URL",
+                format!("postgres://postgres@127.0.0.1:{port}/{name}"),
+            ),
+            ("DATABASE_STATEMENT_CACHE", "off".to_owned()),
+        ]
     });
     let key = Some(server.key.as_str());
 

@@ -4,9 +4,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use lambda_http::aws_lambda_events::query_map::QueryMap;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use tokio_postgres::Row;
-use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::types::{FromSql, ToSql, Type};
 use uuid::Uuid;
 
 use crate::db::{Access, Db, Stmt, TenantScope};
@@ -21,64 +22,125 @@ pub const MAX_LIMIT: i64 = 200;
 /// The severities, most urgent first; their index is the `severity_rank` column.
 pub const SEVERITIES: [&str; 3] = ["high", "medium", "low"];
 
-/// An alert, as the API shows it.
+/// An alert, as the API shows it: read in place from the row the database returned (the texts
+/// and the JSON of `suggestedAction` are not copied, nor parsed into a tree), then serialised.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Alert {
+pub struct Alert<'a> {
     pub id: Uuid,
-    pub lead_id: String,
-    pub lead_name: Option<String>,
+    pub lead_id: &'a str,
+    pub lead_name: Option<&'a str>,
     #[serde(rename = "type")]
-    pub kind: String,
-    pub severity: String,
-    pub message: String,
-    pub suggested_action: Option<serde_json::Value>,
+    pub kind: &'a str,
+    pub severity: &'a str,
+    pub message: &'a str,
+    pub suggested_action: Option<RawJson<'a>>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     pub resolved_at: Option<OffsetDateTime>,
-    pub resolved_by: Option<String>,
+    pub resolved_by: Option<&'a str>,
     /// `manual` (a person or a caller) or `auto` (the condition cleared).
-    pub resolution: Option<String>,
+    pub resolution: Option<&'a str>,
     pub escalated: bool,
     #[serde(with = "time::serde::rfc3339::option")]
     pub escalated_at: Option<OffsetDateTime>,
 }
 
-/// The columns [`Alert::from_row`] and [`Cursor::after`] read, in every alert query.
-#[cfg(test)]
-const ALERT_COLUMNS: &str = "id, lead_id, lead_name, type, severity, message, suggested_action, \
-     created_at, resolved_at, resolved_by, resolution, escalated_at, severity_rank, not_escalated";
+/// A `json` or `jsonb` value passed through as the database wrote it (checked to be JSON).
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(transparent)]
+pub struct RawJson<'a>(&'a RawValue);
 
-impl Alert {
-    fn from_row(row: &Row) -> Result<Self, tokio_postgres::Error> {
-        let escalated_at: Option<OffsetDateTime> = row.try_get("escalated_at")?;
-        Ok(Self {
-            id: row.try_get("id")?,
-            lead_id: row.try_get("lead_id")?,
-            lead_name: row.try_get("lead_name")?,
-            kind: row.try_get("type")?,
-            severity: row.try_get("severity")?,
-            message: row.try_get("message")?,
-            suggested_action: row.try_get("suggested_action")?,
-            created_at: row.try_get("created_at")?,
-            resolved_at: row.try_get("resolved_at")?,
-            resolved_by: row.try_get("resolved_by")?,
-            resolution: row.try_get("resolution")?,
+impl RawJson<'_> {
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for RawJson<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl<'a> FromSql<'a> for RawJson<'a> {
+    fn from_sql(
+        ty: &Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        // jsonb's binary form is a version byte (1) and the text.
+        let text = if *ty == Type::JSONB {
+            raw.strip_prefix(&[1]).ok_or("unsupported jsonb version")?
+        } else {
+            raw
+        };
+        Ok(RawJson(serde_json::from_str(std::str::from_utf8(text)?)?))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSON || *ty == Type::JSONB
+    }
+}
+
+/// The columns every alert query returns, in this order (see [`column`]).
+macro_rules! alert_columns {
+    () => {
+        "id, lead_id, lead_name, type, severity, message, suggested_action, created_at, \
+         resolved_at, resolved_by, resolution, escalated_at, severity_rank, not_escalated"
+    };
+}
+
+/// The positions of the columns of [`alert_columns`]: read by index, not by name, as a page reads 14 columns of
+/// up to 200 rows.
+mod column {
+    pub const ID: usize = 0;
+    pub const LEAD_ID: usize = 1;
+    pub const LEAD_NAME: usize = 2;
+    pub const TYPE: usize = 3;
+    pub const SEVERITY: usize = 4;
+    pub const MESSAGE: usize = 5;
+    pub const SUGGESTED_ACTION: usize = 6;
+    pub const CREATED_AT: usize = 7;
+    pub const RESOLVED_AT: usize = 8;
+    pub const RESOLVED_BY: usize = 9;
+    pub const RESOLUTION: usize = 10;
+    pub const ESCALATED_AT: usize = 11;
+    pub const SEVERITY_RANK: usize = 12;
+    pub const NOT_ESCALATED: usize = 13;
+}
+
+/// An alert's row, as the database returned it; [`AlertRow::alert`] reads it.
+#[derive(Debug)]
+pub struct AlertRow(Row);
+
+impl AlertRow {
+    pub fn alert(&self) -> Result<Alert<'_>, ApiError> {
+        self.read().map_err(|error| {
+            tracing::error!(%error, "alert row did not map");
+            ApiError::internal()
+        })
+    }
+
+    fn read(&self) -> Result<Alert<'_>, tokio_postgres::Error> {
+        let row = &self.0;
+        let escalated_at: Option<OffsetDateTime> = row.try_get(column::ESCALATED_AT)?;
+        Ok(Alert {
+            id: row.try_get(column::ID)?,
+            lead_id: row.try_get(column::LEAD_ID)?,
+            lead_name: row.try_get(column::LEAD_NAME)?,
+            kind: row.try_get(column::TYPE)?,
+            severity: row.try_get(column::SEVERITY)?,
+            message: row.try_get(column::MESSAGE)?,
+            suggested_action: row.try_get(column::SUGGESTED_ACTION)?,
+            created_at: row.try_get(column::CREATED_AT)?,
+            resolved_at: row.try_get(column::RESOLVED_AT)?,
+            resolved_by: row.try_get(column::RESOLVED_BY)?,
+            resolution: row.try_get(column::RESOLUTION)?,
             escalated: escalated_at.is_some(),
             escalated_at,
         })
     }
-}
-
-fn map_rows(rows: &[Row]) -> Result<Vec<Alert>, ApiError> {
-    rows.iter()
-        .map(Alert::from_row)
-        .collect::<Result<_, _>>()
-        .map_err(|error| {
-            tracing::error!(%error, "alert row did not map");
-            ApiError::internal()
-        })
 }
 
 /// Counts of a tenant's active alerts.
@@ -139,12 +201,12 @@ impl Cursor {
     }
 
     fn after(row: &Row) -> Result<Self, tokio_postgres::Error> {
-        let created_at: OffsetDateTime = row.try_get("created_at")?;
+        let created_at: OffsetDateTime = row.try_get(column::CREATED_AT)?;
         Ok(Self {
-            severity_rank: row.try_get("severity_rank")?,
-            not_escalated: row.try_get("not_escalated")?,
+            severity_rank: row.try_get(column::SEVERITY_RANK)?,
+            not_escalated: row.try_get(column::NOT_ESCALATED)?,
             created_at_micros: (created_at.unix_timestamp_nanos() / 1000) as i64,
-            id: row.try_get("id")?,
+            id: row.try_get(column::ID)?,
         })
     }
 
@@ -227,12 +289,19 @@ impl ListQuery {
 }
 
 /// A page of active alerts, with the tenant's counts.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct Page {
     pub stats: Stats,
-    pub alerts: Vec<Alert>,
+    pub rows: Vec<AlertRow>,
     /// Where the next page starts, while more alerts remain.
     pub next_cursor: Option<String>,
+}
+
+impl Page {
+    /// The page's alerts, in urgency order.
+    pub fn alerts(&self) -> Result<Vec<Alert<'_>>, ApiError> {
+        self.rows.iter().map(AlertRow::alert).collect()
+    }
 }
 
 /// The counts kept by the `max_alert_counters` triggers: one row, not a count over every alert.
@@ -245,9 +314,9 @@ pub const STATS: &str =
 macro_rules! active_alerts_sql {
     ($lead_filter:literal) => {
         concat!(
-            "SELECT id, lead_id, lead_name, type, severity, message, suggested_action, ",
-            "created_at, resolved_at, resolved_by, resolution, escalated_at, severity_rank, not_escalated ",
-            "FROM max_alerts ",
+            "SELECT ",
+            alert_columns!(),
+            " FROM max_alerts ",
             "WHERE tenant_id = $1 AND resolved_at IS NULL ",
             "AND severity_rank BETWEEN $2 AND $3 ",
             "AND (severity_rank, not_escalated, created_at, id) > ($4, $5, $6, $7) ",
@@ -316,10 +385,11 @@ pub async fn list_active(
             escalated,
         }
     });
-    let mut rows = &results[1][..];
+    let mut results = results.into_iter();
+    let mut rows = results.nth(1).unwrap_or_default();
     let mut next_cursor = None;
     if rows.len() as i64 > query.limit {
-        rows = &rows[..query.limit as usize];
+        rows.truncate(query.limit as usize);
         let last = rows.last().expect("limit is at least 1");
         next_cursor = Some(
             Cursor::after(last)
@@ -332,7 +402,7 @@ pub async fn list_active(
     }
     Ok(Page {
         stats,
-        alerts: map_rows(rows)?,
+        rows: rows.into_iter().map(AlertRow).collect(),
         next_cursor,
     })
 }
@@ -345,8 +415,8 @@ pub const RESOLVE: &str = concat!(
     "resolved_by = CASE WHEN resolved_at IS NULL THEN $3 ELSE resolved_by END, ",
     "resolution = coalesce(resolution, 'manual') ",
     "WHERE tenant_id = $1 AND id = $2 ",
-    "RETURNING id, lead_id, lead_name, type, severity, message, suggested_action, ",
-    "created_at, resolved_at, resolved_by, resolution, escalated_at, severity_rank, not_escalated"
+    "RETURNING ",
+    alert_columns!()
 );
 
 /// Resolves an alert of the tenant. Resolving again changes nothing and returns the alert as first
@@ -357,7 +427,7 @@ pub async fn resolve(
     scope: &TenantScope<'_>,
     id: Uuid,
     actor: &str,
-) -> Result<Option<Alert>, ApiError> {
+) -> Result<Option<AlertRow>, ApiError> {
     let tenant = scope.tenant().as_str();
     let results = db
         .run(
@@ -373,7 +443,11 @@ pub async fn resolve(
             }],
         )
         .await?;
-    Ok(map_rows(&results[0])?.into_iter().next())
+    Ok(results
+        .into_iter()
+        .next()
+        .and_then(|rows| rows.into_iter().next())
+        .map(AlertRow))
 }
 
 #[cfg(test)]
@@ -390,10 +464,28 @@ mod tests {
     }
 
     #[test]
-    fn the_column_list_matches_the_queries() {
-        assert!(ACTIVE_ALERTS.contains(ALERT_COLUMNS));
-        assert!(ACTIVE_ALERTS_OF_LEAD.contains(ALERT_COLUMNS));
-        assert!(RESOLVE.contains(ALERT_COLUMNS));
+    fn the_column_positions_match_the_column_list() {
+        let names: Vec<&str> = alert_columns!().split(',').map(str::trim).collect();
+        let positions = [
+            ("id", column::ID),
+            ("lead_id", column::LEAD_ID),
+            ("lead_name", column::LEAD_NAME),
+            ("type", column::TYPE),
+            ("severity", column::SEVERITY),
+            ("message", column::MESSAGE),
+            ("suggested_action", column::SUGGESTED_ACTION),
+            ("created_at", column::CREATED_AT),
+            ("resolved_at", column::RESOLVED_AT),
+            ("resolved_by", column::RESOLVED_BY),
+            ("resolution", column::RESOLUTION),
+            ("escalated_at", column::ESCALATED_AT),
+            ("severity_rank", column::SEVERITY_RANK),
+            ("not_escalated", column::NOT_ESCALATED),
+        ];
+        assert_eq!(names.len(), positions.len());
+        for (name, position) in positions {
+            assert_eq!(names[position], name);
+        }
     }
 
     #[test]

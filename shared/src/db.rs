@@ -5,9 +5,14 @@
 //! `max_app` (which Row Level Security binds), bounds the statement time, and sets the tenant
 //! (`app.tenant_id`, transaction-local), either by verifying an API key (`max_authorize_key`) or
 //! directly for an already verified tenant. `BEGIN`, that scope statement, the work and `COMMIT`
-//! are sent together, so a request costs one round trip. Statements are unnamed (`query_typed`),
-//! so nothing outlives the transaction: this works behind transaction-mode poolers (PgBouncer,
-//! Supabase's pooler, RDS Proxy).
+//! are sent together, so a request costs one round trip.
+//!
+//! On a direct (or session-mode pooled) connection, each statement is prepared once per connection
+//! and its plan reused (`DATABASE_STATEMENT_CACHE=on`, the default): parsing and planning would
+//! otherwise cost PostgreSQL more than running these statements. Behind a transaction-mode pooler
+//! (PgBouncer before 1.21, Supabase's pooler on port 6543, RDS Proxy), a prepared statement may
+//! be on another server connection at the next transaction, so there statements must be unnamed
+//! (`DATABASE_STATEMENT_CACHE=off`): nothing then outlives the transaction.
 
 use std::fmt;
 use std::pin::Pin;
@@ -18,10 +23,10 @@ use deadpool_postgres::{
     Hook, HookError, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
     Timeouts,
 };
-use futures_util::future::join_all;
+use futures_util::future::{join_all, try_join_all};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres::{NoTls, Row};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::auth::{Scope, TenantId};
@@ -45,6 +50,9 @@ pub struct DbConfig {
     pub application_name: String,
     /// Certificates (PEM text, or a PEM file's path) trusted for TLS besides the public roots.
     pub ca_cert: Option<String>,
+    /// Prepare each statement once per connection (`true`), or send unnamed statements that
+    /// work behind transaction-mode poolers (`false`).
+    pub statement_cache: bool,
 }
 
 impl fmt::Debug for DbConfig {
@@ -56,6 +64,7 @@ impl fmt::Debug for DbConfig {
             .field("statement_timeout", &self.statement_timeout)
             .field("application_name", &self.application_name)
             .field("ca_cert", &self.ca_cert.is_some())
+            .field("statement_cache", &self.statement_cache)
             .finish()
     }
 }
@@ -69,13 +78,19 @@ impl DbConfig {
             statement_timeout: Duration::from_secs(5),
             application_name: application_name.into(),
             ca_cert: None,
+            statement_cache: true,
         }
     }
 
     /// A URL's settings, with the optional `DB_POOL_SIZE`, `DB_CONNECT_TIMEOUT_MS`,
-    /// `DB_STATEMENT_TIMEOUT_MS` and `DATABASE_CA_CERT` from the environment.
+    /// `DB_STATEMENT_TIMEOUT_MS`, `DATABASE_CA_CERT` and `DATABASE_STATEMENT_CACHE` from the
+    /// environment.
     pub fn from_env(url: String, application_name: &str) -> Result<Self, ConfigError> {
         let mut config = Self::new(url, application_name);
+        if let Ok(text) = std::env::var("DATABASE_STATEMENT_CACHE") {
+            config.statement_cache = parse_switch(&text)
+                .ok_or(ConfigError::Invalid("DATABASE_STATEMENT_CACHE (on or off)"))?;
+        }
         config.ca_cert = std::env::var("DATABASE_CA_CERT")
             .ok()
             .filter(|ca| !ca.trim().is_empty());
@@ -98,6 +113,15 @@ impl DbConfig {
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+}
+
+/// `on`/`off` (or `true`/`false`, `1`/`0`).
+fn parse_switch(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" => Some(true),
+        "off" | "false" | "0" => Some(false),
+        _ => None,
     }
 }
 
@@ -183,6 +207,8 @@ impl std::error::Error for ConfigError {}
 pub struct Db {
     pool: Pool,
     statement_timeout: String,
+    /// Statements are prepared once per connection (see the module's documentation).
+    prepared: bool,
 }
 
 /// How a transaction reads and writes.
@@ -275,6 +301,7 @@ impl Db {
         Ok(Self {
             pool,
             statement_timeout: format!("{}ms", config.statement_timeout.as_millis()),
+            prepared: config.statement_cache,
         })
     }
 
@@ -310,18 +337,42 @@ impl Db {
         stmts: &[Stmt<'_>],
     ) -> Result<Vec<Vec<Row>>, DbError> {
         let client = self.connection().await?;
-        pipeline(&client, scope, access, &self.statement_timeout, stmts).await
+        let timeout = &self.statement_timeout;
+        let result = pipeline(&client, self.prepared, scope, access, timeout, stmts).await;
+        match result {
+            // A prepared statement the server no longer has (DEALLOCATE, DISCARD ALL), or whose
+            // result a migration changed: the transaction was rolled back; prepare again, once.
+            Err(error) if self.prepared && error.invalidates_prepared_statements() => {
+                tracing::warn!(%error, "prepared statements invalidated; preparing them again");
+                client.statement_cache.clear();
+                pipeline(&client, true, scope, access, timeout, stmts).await
+            }
+            result => result,
+        }
     }
 }
+
+/// The scope statement for an API key: the role, the statement timeout, and the key check that
+/// sets the tenant (or raises MX401/MX403).
+const AUTHORIZE_KEY: &str = "SELECT set_config('role', 'max_app', true), \
+                                    set_config('statement_timeout', $4, true), \
+                                    max_authorize_key($1, $2, $3)";
+/// The scope statement for a tenant the caller already verified.
+const SET_TENANT: &str = "SELECT set_config('role', 'max_app', true), \
+                                 set_config('statement_timeout', $2, true), \
+                                 set_config('app.tenant_id', $1, true)";
 
 /// Sends BEGIN, the scope statement, `stmts` and COMMIT without waiting in between.
 ///
 /// Each query future sends its messages the first time it is polled, and `join_all` polls them
 /// in order, so the server receives them in order and in one flush. All are sent before any
 /// completes, so a cancelled request never leaves a transaction open: the server finishes it, and
-/// COMMIT after a failure is a ROLLBACK.
+/// COMMIT after a failure is a ROLLBACK. With `prepared`, the statements this connection has not
+/// prepared yet are prepared first (together, in one round trip), and the pipeline only binds
+/// and executes them.
 async fn pipeline(
-    client: &Client,
+    client: &Object,
+    prepared: bool,
     scope: &TenantScope<'_>,
     access: Access,
     statement_timeout: &str,
@@ -332,48 +383,56 @@ async fn pipeline(
         Access::ReadOnlySnapshot => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
     };
     let tenant = scope.tenant().as_str();
-    let timeout = statement_timeout;
-    let mut queries: Vec<BoxedQuery<'_>> = Vec::with_capacity(stmts.len() + 3);
+    let (key_hash, scope_name): (&[u8], &str) = match scope {
+        TenantScope::ApiKey {
+            key_hash, scope, ..
+        } => (key_hash.as_slice(), scope.as_str()),
+        TenantScope::Verified(_) => (&[], ""),
+    };
+    let key_params: [(&(dyn ToSql + Sync), Type); 4] = [
+        (&tenant, Type::TEXT),
+        (&key_hash, Type::BYTEA),
+        (&scope_name, Type::TEXT),
+        (&statement_timeout, Type::TEXT),
+    ];
+    let tenant_params: [(&(dyn ToSql + Sync), Type); 2] =
+        [(&tenant, Type::TEXT), (&statement_timeout, Type::TEXT)];
+    let scope_stmt = match scope {
+        TenantScope::ApiKey { .. } => Stmt {
+            sql: AUTHORIZE_KEY,
+            params: &key_params,
+        },
+        TenantScope::Verified(_) => Stmt {
+            sql: SET_TENANT,
+            params: &tenant_params,
+        },
+    };
+    let all: Vec<&Stmt<'_>> = std::iter::once(&scope_stmt).chain(stmts).collect();
+
+    let statements = if prepared {
+        try_join_all(all.iter().map(|stmt| async move {
+            let types: Vec<Type> = stmt.params.iter().map(|(_, ty)| ty.clone()).collect();
+            client.prepare_typed_cached(stmt.sql, &types).await
+        }))
+        .await
+        .map_err(DbError::Query)?
+    } else {
+        Vec::new()
+    };
+    let values: Vec<Vec<&(dyn ToSql + Sync)>> = all
+        .iter()
+        .map(|stmt| stmt.params.iter().map(|(value, _)| *value).collect())
+        .collect();
+
+    let mut queries: Vec<BoxedQuery<'_>> = Vec::with_capacity(all.len() + 2);
     queries.push(Box::pin(async move {
         client.batch_execute(begin).await.map(|()| Vec::new())
     }));
-    match scope {
-        TenantScope::ApiKey {
-            key_hash, scope, ..
-        } => {
-            let key_hash: &[u8] = key_hash.as_slice();
-            let scope = scope.as_str();
-            queries.push(Box::pin(async move {
-                client
-                    .query_typed(
-                        "SELECT set_config('role', 'max_app', true), \
-                                set_config('statement_timeout', $4, true), \
-                                max_authorize_key($1, $2, $3)",
-                        &[
-                            (&tenant, Type::TEXT),
-                            (&key_hash, Type::BYTEA),
-                            (&scope, Type::TEXT),
-                            (&timeout, Type::TEXT),
-                        ],
-                    )
-                    .await
-            }));
-        }
-        TenantScope::Verified(_) => {
-            queries.push(Box::pin(async move {
-                client
-                    .query_typed(
-                        "SELECT set_config('role', 'max_app', true), \
-                                set_config('statement_timeout', $2, true), \
-                                set_config('app.tenant_id', $1, true)",
-                        &[(&tenant, Type::TEXT), (&timeout, Type::TEXT)],
-                    )
-                    .await
-            }));
-        }
-    }
-    for stmt in stmts {
-        queries.push(Box::pin(client.query_typed(stmt.sql, stmt.params)));
+    for (index, stmt) in all.iter().enumerate() {
+        queries.push(match statements.get(index) {
+            Some(statement) => Box::pin(client.query(statement, &values[index])),
+            None => Box::pin(client.query_typed(stmt.sql, stmt.params)),
+        });
     }
     queries.push(Box::pin(async move {
         client.batch_execute("COMMIT").await.map(|()| Vec::new())
@@ -413,6 +472,12 @@ impl DbError {
             }
             _ => None,
         }
+    }
+
+    /// Whether the failure is a prepared statement gone from the server (26000) or one whose
+    /// plan can no longer return what it was prepared for (0A000, after a migration).
+    fn invalidates_prepared_statements(&self) -> bool {
+        matches!(self.sqlstate(), Some("26000" | "0A000"))
     }
 
     /// Whether the failure is the database being unreachable, overloaded or too slow, rather than

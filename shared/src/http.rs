@@ -17,7 +17,21 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// A JSON response with the given status.
 pub fn json<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response<Body> {
-    let (status, text) = match serde_json::to_string(body) {
+    json_with_capacity(status, body, 512)
+}
+
+/// A JSON response, written into a buffer of `capacity` bytes to begin with (a large body then
+/// costs one allocation rather than a buffer that grows by doubling).
+pub fn json_with_capacity<T: Serialize + ?Sized>(
+    status: StatusCode,
+    body: &T,
+    capacity: usize,
+) -> Response<Body> {
+    let mut buffer = Vec::with_capacity(capacity);
+    let written = serde_json::to_writer(&mut buffer, body)
+        // serde_json writes UTF-8 only.
+        .map(|()| String::from_utf8(buffer).unwrap_or_default());
+    let (status, text) = match written {
         Ok(text) => (status, text),
         Err(error) => {
             // Our own types always serialise; this is a defect, not a client error.

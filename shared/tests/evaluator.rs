@@ -514,7 +514,8 @@ async fn high_alerts_left_open_for_24_hours_are_escalated() {
     .await
     .unwrap();
     assert_eq!(page.stats.escalated, 1);
-    assert!(page.alerts[0].escalated && page.alerts[0].escalated_at.is_some());
+    let alerts = page.alerts().unwrap();
+    assert!(alerts[0].escalated && alerts[0].escalated_at.is_some());
 }
 
 #[tokio::test]

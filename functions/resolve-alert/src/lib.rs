@@ -9,9 +9,9 @@ use shared::uuid::Uuid;
 use shared::{ApiError, App, http};
 
 #[derive(Serialize)]
-struct Resolved {
+struct Resolved<'a> {
     success: bool,
-    alert: Alert,
+    alert: Alert<'a>,
 }
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
@@ -33,14 +33,14 @@ async fn resolve_alert(app: &App, req: &Request) -> Result<Response<Body>, ApiEr
         .and_then(|id| Uuid::try_parse(id).ok())
         .ok_or_else(not_found)?;
     let scope = app.authorize(&caller, Scope::ResolveAlerts).await?;
-    let alert = alerts::resolve(&app.db, &scope, id, &caller.actor())
+    let row = alerts::resolve(&app.db, &scope, id, &caller.actor())
         .await?
         .ok_or_else(not_found)?;
     Ok(http::json(
         StatusCode::OK,
         &Resolved {
             success: true,
-            alert,
+            alert: row.alert()?,
         },
     ))
 }

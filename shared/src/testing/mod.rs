@@ -59,8 +59,14 @@ impl TestDb {
 
     /// A pool on this database, as a function builds it.
     pub fn db(&self) -> Db {
+        self.db_with(|_| {})
+    }
+
+    /// A pool on this database, with settings changed by `configure`.
+    pub fn db_with(&self, configure: impl FnOnce(&mut DbConfig)) -> Db {
         let mut config = DbConfig::new(self.url.clone(), "max-test");
         config.pool_size = 4;
+        configure(&mut config);
         Db::connect_lazily(&config).expect("pool")
     }
 
