@@ -57,6 +57,13 @@ enum Run {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Only load the data set into `max_bench_<scale>` (every lead due for the evaluator), for
+    /// trying the evaluator or a query by hand.
+    Generate {
+        /// tiny, quick or full.
+        #[arg(long, default_value = "quick")]
+        scale: String,
+    },
     /// Only the route benchmarks, on the data set an earlier `all` left (`max_bench_<scale>`);
     /// prints the figures and writes nothing. For trying a change quickly.
     Routes {
@@ -236,6 +243,10 @@ async fn main() {
             concurrency,
             output,
         } => (quick, scale, duration, concurrency, output),
+        Run::Generate { scale } => {
+            load_database(&scale_named(&scale)).await;
+            return;
+        }
         Run::Routes {
             scale,
             duration,
@@ -278,7 +289,8 @@ async fn main() {
     );
 }
 
-async fn run(scale: Scale, duration: Duration, levels: &[usize]) -> Results {
+/// A fresh `max_bench_<scale>` database, migrated and loaded with the data set.
+async fn load_database(scale: &Scale) -> (String, tokio_postgres::Client, generate::Loaded) {
     let name = format!("max_bench_{}", scale.name);
     let admin_client = admin::connect(&server_url())
         .await
@@ -292,21 +304,26 @@ async fn run(scale: Scale, duration: Duration, levels: &[usize]) -> Results {
             .await
             .expect("create the benchmark database");
     }
-    let postgres: String = admin_client
-        .query_one("SHOW server_version", &[])
-        .await
-        .expect("version")
-        .get(0);
     let url = admin::with_database(&server_url(), &name).expect("url");
     admin::migrate(&url).await.expect("migrate");
 
-    println!("Loading the {} data set...", scale.name);
+    println!("Loading the {} data set into {name}...", scale.name);
     let mut client = admin::connect(&url).await.expect("connect");
-    let loaded = generate::load(&mut client, &scale).await.expect("load");
+    let loaded = generate::load(&mut client, scale).await.expect("load");
     println!(
         "  {} activities and {} alerts in {:.1} s",
         loaded.activities, loaded.alerts, loaded.seconds
     );
+    (url, client, loaded)
+}
+
+async fn run(scale: Scale, duration: Duration, levels: &[usize]) -> Results {
+    let (url, mut client, loaded) = load_database(&scale).await;
+    let postgres: String = client
+        .query_one("SHOW server_version", &[])
+        .await
+        .expect("version")
+        .get(0);
     // The evaluator first: every generated lead is due.
     let mut plans = String::new();
     plans.push_str(
