@@ -462,8 +462,10 @@ async fn run_evaluator(db: &Db) -> Result<Summary, lambda_runtime::Error> {
 
 async fn evaluate_once() -> Result<(), AdminError> {
     let url = migrate(false).await?;
-    let db = Db::connect_lazily(&DbConfig::new(url, "max-local"))
-        .map_err(|error| AdminError::new(error.to_string()))?;
+    // DB_POOL_SIZE bounds the pass's workers too (see `shared::evaluator::WORKERS`).
+    let config =
+        DbConfig::from_env(url, "max-local").map_err(|error| AdminError::new(error.to_string()))?;
+    let db = Db::connect_lazily(&config).map_err(|error| AdminError::new(error.to_string()))?;
     let summary = run_evaluator(&db)
         .await
         .map_err(|error| AdminError::new(error.to_string()))?;

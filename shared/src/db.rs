@@ -313,6 +313,11 @@ impl Db {
         }
     }
 
+    /// The most connections this pool opens.
+    pub fn max_connections(&self) -> usize {
+        self.pool.status().max_size
+    }
+
     /// A connection from the pool, for operator tools and tests.
     pub async fn connection(&self) -> Result<Object, DbError> {
         self.pool.get().await.map_err(DbError::Pool)

@@ -13,8 +13,13 @@
 //! not passed again), and schedules the next check. A second statement escalates high alerts left
 //! open for 24 hours. Only the four rule types are ever touched.
 //!
-//! Safe under concurrency: a pass takes a transaction-scoped advisory lock (an overlapping pass
-//! returns at once, skipped); due leads are locked `FOR UPDATE SKIP LOCKED`, so a lead whose
+//! A pass runs its batches on up to [`WORKERS`] connections at once (each a PostgreSQL backend, so
+//! a pass can use that many of the database's cores); the escalation runs after them.
+//!
+//! Safe under concurrency: each worker's batch takes a transaction-scoped advisory lock of its own
+//! (a worker of an overlapping pass finds it taken and stops; a pass none of whose workers got one
+//! is reported skipped); due leads are locked `FOR UPDATE SKIP LOCKED`, so workers share them out
+//! without overlap, and a lead whose
 //! activity is being logged is simply left for the next pass (its `next_check_at` is now); raising
 //! uses `ON CONFLICT DO NOTHING` on the one-active-alert index. Lead rows are locked before alert
 //! rows, in the same order as the activity insert trigger, so the two cannot deadlock.
@@ -31,13 +36,15 @@
 //!   with `ctid = ANY (...)` on the rows the batch locked;
 //! - escalation: a range scan on the partial `max_alerts_to_escalate`.
 //!
-//! Measured on 2 cores with 1,000,000 leads (100 tenants) of which 845,000 get an alert: a full
-//! pass takes about 29 s (50 batches, mostly index maintenance of the alerts raised and the leads
-//! rescheduled); the next pass, with nothing due, about 17 ms.
+//! Measured on 2 cores with the benchmark's 1,000,000 leads (1,000 tenants), 977,000 of which get
+//! an alert: a full pass takes 20-25 s with two workers (33 s with one; 50 batches of about 650 ms
+//! of one core each, mostly PostgreSQL's B-tree maintenance for the alerts raised and the leads
+//! rescheduled); the next pass, with nothing due, about 10 ms (BENCHMARKS.md).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use futures_util::future::try_join_all;
 use serde::Serialize;
 use tokio_postgres::types::Type;
 
@@ -291,35 +298,85 @@ impl Summary {
 /// Due leads evaluated per statement: bounds a transaction's size, its locks and its memory.
 pub const BATCH_SIZE: i64 = 20_000;
 
-/// Runs one pass over every tenant: batches of due leads, each in its own short transaction, then
-/// escalation.
+/// Batches of a pass run side by side on up to this many connections (as the pool allows): each
+/// batch is one PostgreSQL backend, busy with index maintenance, so a pass can use that many of
+/// the database's cores.
+pub const WORKERS: usize = 2;
+
+/// Memory for each sort and hash of a batch (transaction-local): a batch's intermediate results
+/// (20,000 leads) then stay in memory instead of spilling to temporary files.
+const BATCH_WORK_MEM: &str = "64MB";
+
+/// Runs one pass over every tenant: batches of due leads, each in its own short transaction, on up
+/// to [`WORKERS`] connections at once, then escalation.
 pub async fn evaluate(db: &Db, statement_timeout: Duration) -> Result<Summary, DbError> {
     let started = Instant::now();
+    let timeout = format!("{}ms", statement_timeout.as_millis());
+    let workers = WORKERS.min(db.max_connections()).max(1);
+    let parts = try_join_all((0..workers).map(|slot| work(db, slot as i64, &timeout))).await?;
+    let mut summary = Summary::default();
+    let mut ran = false;
+    for (part, part_ran) in parts {
+        ran |= part_ran;
+        summary.leads_evaluated += part.leads_evaluated;
+        for (total, counts) in [
+            (&mut summary.raised, part.raised),
+            (&mut summary.auto_resolved, part.auto_resolved),
+            (&mut summary.refreshed, part.refreshed),
+        ] {
+            for (rule, n) in counts {
+                *total.entry(rule).or_default() += n;
+            }
+        }
+    }
+    // Another pass is running (or took over between two batches): it does the rest.
+    summary.skipped = !ran;
+    if ran {
+        escalate(db, &timeout, &mut summary).await?;
+    }
+    summary.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    Ok(summary)
+}
+
+/// Starts a batch transaction as the evaluator: its role and settings, and the advisory lock of
+/// worker `slot` (false when another pass holds it).
+async fn begin_batch(
+    tx: &deadpool_postgres::Transaction<'_>,
+    timeout: &str,
+    slot: i64,
+) -> Result<bool, DbError> {
+    let rows = tx
+        .query_typed(
+            "SELECT set_config('role', 'max_evaluator', true), \
+                    set_config('statement_timeout', $1, true), \
+                    set_config('jit', 'off', true), \
+                    set_config('synchronous_commit', 'off', true), \
+                    set_config('work_mem', $3, true), \
+                    pg_try_advisory_xact_lock($2) AS locked",
+            &[
+                (&timeout, Type::TEXT),
+                (&(PASS_LOCK + slot), Type::INT8),
+                (&BATCH_WORK_MEM, Type::TEXT),
+            ],
+        )
+        .await
+        .map_err(DbError::Query)?;
+    Ok(rows[0].get("locked"))
+}
+
+/// One worker of a pass: batches of due leads until none is left. Returns what it did, and
+/// whether it ran at all (false when another pass held its lock).
+async fn work(db: &Db, slot: i64, timeout: &str) -> Result<(Summary, bool), DbError> {
     let mut summary = Summary::default();
     let mut client = db.connection().await?;
-    let timeout = format!("{}ms", statement_timeout.as_millis());
-    let mut first = true;
+    let mut ran = false;
     loop {
         let tx = client.transaction().await.map_err(DbError::Query)?;
-        let locked: bool = tx
-            .query_typed(
-                "SELECT set_config('role', 'max_evaluator', true), \
-                        set_config('statement_timeout', $1, true), \
-                        set_config('jit', 'off', true), \
-                        set_config('synchronous_commit', 'off', true), \
-                        pg_try_advisory_xact_lock($2) AS locked",
-                &[(&timeout, Type::TEXT), (&PASS_LOCK, Type::INT8)],
-            )
-            .await
-            .map_err(DbError::Query)?[0]
-            .get("locked");
-        if !locked {
-            // Another pass is running (or took over between two batches): it does the rest.
+        if !begin_batch(&tx, timeout, slot).await? {
             tx.rollback().await.map_err(DbError::Query)?;
-            summary.skipped = first;
             break;
         }
-        first = false;
+        ran = true;
         let mut evaluated = 0;
         for row in tx
             .query_typed(EVALUATE, &[(&BATCH_SIZE, Type::INT8)])
@@ -340,22 +397,27 @@ pub async fn evaluate(db: &Db, statement_timeout: Duration) -> Result<Summary, D
             };
             *map.entry(rule.unwrap_or_default()).or_default() += n;
         }
-        summary.leads_evaluated += evaluated;
-        let last = evaluated < BATCH_SIZE as u64;
-        if last {
-            for row in tx
-                .query_typed(ESCALATE, &[(&ESCALATE_AFTER_HOURS, Type::INT4)])
-                .await
-                .map_err(DbError::Query)?
-            {
-                *summary.escalated.entry(row.get(0)).or_default() += 1;
-            }
-        }
         tx.commit().await.map_err(DbError::Query)?;
-        if last {
+        summary.leads_evaluated += evaluated;
+        if evaluated < BATCH_SIZE as u64 {
             break;
         }
     }
-    summary.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    Ok(summary)
+    Ok((summary, ran))
+}
+
+/// Escalates the high alerts left open too long, under the first worker's lock.
+async fn escalate(db: &Db, timeout: &str, summary: &mut Summary) -> Result<(), DbError> {
+    let mut client = db.connection().await?;
+    let tx = client.transaction().await.map_err(DbError::Query)?;
+    if begin_batch(&tx, timeout, 0).await? {
+        for row in tx
+            .query_typed(ESCALATE, &[(&ESCALATE_AFTER_HOURS, Type::INT4)])
+            .await
+            .map_err(DbError::Query)?
+        {
+            *summary.escalated.entry(row.get(0)).or_default() += 1;
+        }
+    }
+    tx.commit().await.map_err(DbError::Query)
 }

@@ -584,6 +584,36 @@ async fn two_passes_at_once_raise_each_alert_once_without_error() {
 }
 
 #[tokio::test]
+async fn a_pass_of_several_batches_shares_them_between_its_workers_and_counts_each_lead_once() {
+    let w = World::new().await;
+    let owner = w.test.owner().await;
+    let leads = 2 * evaluator::BATCH_SIZE + 500;
+    owner
+        .execute(
+            "INSERT INTO lead_activities (tenant_id, lead_id, channel, direction, status, occurred_at)
+             SELECT 't' || (i % 7), 'lead-' || i, 'email', 'out', 'sent', now() - interval '8 days'
+               FROM generate_series(1, $1::int8) AS i",
+            &[&leads],
+        )
+        .await
+        .unwrap();
+    let summary = w.evaluate().await;
+    assert_eq!(summary.leads_evaluated, leads as u64);
+    assert_eq!(summary.raised.get("NoContact7d"), Some(&(leads as u64)));
+    let row = owner
+        .query_one(
+            "SELECT (SELECT count(*) FROM max_alerts WHERE resolved_at IS NULL),
+                    (SELECT sum(high + medium + low)::int8 FROM max_alert_counters),
+                    (SELECT count(*) FROM max_lead_states WHERE next_check_at <= now())",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (open, counted, due): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!((open, counted, due), (leads, leads, 0));
+}
+
+#[tokio::test]
 async fn one_tenant_s_activities_never_raise_or_resolve_another_s_alerts() {
     let w = World::new().await;
     w.log("a", "same-lead", SENT_EMAIL, 8 * DAY).await;

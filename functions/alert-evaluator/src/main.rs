@@ -8,7 +8,8 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let secrets = shared::secrets::load().await?;
     let mut config = DbConfig::from_env(secrets.database_url, "alert-evaluator")?;
-    config.pool_size = 1;
+    // One connection per worker of a pass (see `evaluator::WORKERS`).
+    config.pool_size = shared::evaluator::WORKERS;
     let db = Db::connect_lazily(&config)?;
     db.warm_up().await;
     let timeout = alert_evaluator::timeout_from_env();
