@@ -36,7 +36,8 @@ fn pipeline(begin: &str, statements: &[String]) -> String {
     script
 }
 
-/// `GET /api/alerts/active` (first page of 50).
+/// `GET /api/alerts/active` (first page of 50). Every value is a parameter, as the function sends
+/// it, so that PostgreSQL plans the statement the same way (a generic plan, once).
 pub fn active_alerts_script() -> String {
     pipeline(
         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;",
@@ -46,18 +47,29 @@ pub fn active_alerts_script() -> String {
                 ACTIVE_ALERTS,
                 &[
                     ":tenant",
-                    "0::int2",
-                    "2::int2",
-                    "(-1)::int2",
-                    "false",
-                    "'1900-01-01'::timestamptz",
-                    "'00000000-0000-0000-0000-000000000000'::uuid",
-                    "51::int8",
+                    ":rank_min::int2",
+                    ":rank_max::int2",
+                    ":after_rank::int2",
+                    ":after_not_escalated::bool",
+                    ":after_created::timestamptz",
+                    ":after_id::uuid",
+                    ":page::int8",
                 ],
             ),
         ],
     )
 }
+
+/// The values of the first page's parameters (see [`active_alerts_script`]).
+const FIRST_PAGE: [(&str, &str); 7] = [
+    ("rank_min", "0"),
+    ("rank_max", "2"),
+    ("after_rank", "-1"),
+    ("after_not_escalated", "false"),
+    ("after_created", "1900-01-01"),
+    ("after_id", "00000000-0000-0000-0000-000000000000"),
+    ("page", "51"),
+];
 
 /// `POST /api/activities/log`, with or without an idempotency key.
 pub fn log_activity_script(idempotent: bool) -> String {
@@ -111,6 +123,8 @@ pub struct PgbenchStats {
     pub tps: f64,
     pub latency_ms: f64,
     pub failed: bool,
+    /// PostgreSQL's CPU time per transaction (filled in by the caller).
+    pub postgres_us: f64,
 }
 
 /// Runs a script against `database` with the given variables.
@@ -146,6 +160,9 @@ pub fn run(
         .arg("-f")
         .arg(&path);
     command.args(["-D", "actor=api-key:pgbench"]);
+    for (name, value) in FIRST_PAGE {
+        command.args(["-D", &format!("{name}={value}")]);
+    }
     for (name, value) in variables {
         command.args(["-D", &format!("{name}={value}")]);
     }
@@ -170,5 +187,6 @@ pub fn run(
         tps: number("tps = "),
         latency_ms: number("latency average = "),
         failed: !output.status.success(),
+        postgres_us: 0.0,
     }
 }

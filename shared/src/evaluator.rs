@@ -13,8 +13,9 @@
 //! not passed again), and schedules the next check. A second statement escalates high alerts left
 //! open for 24 hours. Only the four rule types are ever touched.
 //!
-//! A pass runs its batches on up to [`WORKERS`] connections at once (each a PostgreSQL backend, so
-//! a pass can use that many of the database's cores); the escalation runs after them.
+//! A pass runs its first batch alone; when more leads are due, the rest run on up to [`WORKERS`]
+//! connections at once (each a PostgreSQL backend, so a pass can use that many of the database's
+//! cores); the escalation runs after them.
 //!
 //! Safe under concurrency: each worker's batch takes a transaction-scoped advisory lock of its own
 //! (a worker of an overlapping pass finds it taken and stops; a pass none of whose workers got one
@@ -268,6 +269,20 @@ impl Summary {
         map.values().sum()
     }
 
+    /// Adds what another worker of the same pass did.
+    fn add(&mut self, other: Summary) {
+        self.leads_evaluated += other.leads_evaluated;
+        for (total, counts) in [
+            (&mut self.raised, other.raised),
+            (&mut self.auto_resolved, other.auto_resolved),
+            (&mut self.refreshed, other.refreshed),
+        ] {
+            for (rule, n) in counts {
+                *total.entry(rule).or_default() += n;
+            }
+        }
+    }
+
     /// Whether the pass changed any alert.
     pub fn changed_anything(&self) -> bool {
         Self::total(&self.raised)
@@ -313,20 +328,15 @@ pub async fn evaluate(db: &Db, statement_timeout: Duration) -> Result<Summary, D
     let started = Instant::now();
     let timeout = format!("{}ms", statement_timeout.as_millis());
     let workers = WORKERS.min(db.max_connections()).max(1);
-    let parts = try_join_all((0..workers).map(|slot| work(db, slot as i64, &timeout))).await?;
-    let mut summary = Summary::default();
-    let mut ran = false;
-    for (part, part_ran) in parts {
-        ran |= part_ran;
-        summary.leads_evaluated += part.leads_evaluated;
-        for (total, counts) in [
-            (&mut summary.raised, part.raised),
-            (&mut summary.auto_resolved, part.auto_resolved),
-            (&mut summary.refreshed, part.refreshed),
-        ] {
-            for (rule, n) in counts {
-                *total.entry(rule).or_default() += n;
-            }
+    // One batch first, alone: most passes have less than a batch of work, and a second connection
+    // would cost them more than it saves.
+    let (mut summary, mut ran, more) = work(db, 0, &timeout, Some(1)).await?;
+    if more {
+        let parts =
+            try_join_all((0..workers).map(|slot| work(db, slot as i64, &timeout, None))).await?;
+        for (part, part_ran, _) in parts {
+            ran |= part_ran;
+            summary.add(part);
         }
     }
     // Another pass is running (or took over between two batches): it does the rest.
@@ -364,12 +374,19 @@ async fn begin_batch(
     Ok(rows[0].get("locked"))
 }
 
-/// One worker of a pass: batches of due leads until none is left. Returns what it did, and
-/// whether it ran at all (false when another pass held its lock).
-async fn work(db: &Db, slot: i64, timeout: &str) -> Result<(Summary, bool), DbError> {
+/// One worker of a pass: batches of due leads until none is left, or `max_batches`. Returns what
+/// it did, whether it ran at all (false when another pass held its lock), and whether more leads
+/// may be due (its last batch was full).
+async fn work(
+    db: &Db,
+    slot: i64,
+    timeout: &str,
+    max_batches: Option<usize>,
+) -> Result<(Summary, bool, bool), DbError> {
     let mut summary = Summary::default();
     let mut client = db.connection().await?;
     let mut ran = false;
+    let mut batches = 0;
     loop {
         let tx = client.transaction().await.map_err(DbError::Query)?;
         if !begin_batch(&tx, timeout, slot).await? {
@@ -399,11 +416,15 @@ async fn work(db: &Db, slot: i64, timeout: &str) -> Result<(Summary, bool), DbEr
         }
         tx.commit().await.map_err(DbError::Query)?;
         summary.leads_evaluated += evaluated;
+        batches += 1;
         if evaluated < BATCH_SIZE as u64 {
-            break;
+            return Ok((summary, ran, false));
+        }
+        if max_batches.is_some_and(|max| batches >= max) {
+            return Ok((summary, ran, true));
         }
     }
-    Ok((summary, ran))
+    Ok((summary, ran, false))
 }
 
 /// Escalates the high alerts left open too long, under the first worker's lock.
