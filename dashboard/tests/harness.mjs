@@ -4,12 +4,15 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const binary = process.env.MAX_LOCAL_BIN || `${root}target/debug/max-local`;
+// The debug build `cargo test` made, in the workspace's target folder (or CARGO_TARGET_DIR's).
+const targetDir = resolve(root, process.env.CARGO_TARGET_DIR || 'target');
+const binary = process.env.MAX_LOCAL_BIN || join(targetDir, 'debug', 'max-local');
 const server = process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /// The seed checklist's manual test alert, word for word (phase 4.2).
@@ -35,6 +38,7 @@ export async function startServer() {
   const ready = new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('max-local serve did not start within 60 s')), 60_000);
     child.once('exit', (code) => reject(new Error(`max-local serve exited with ${code}`)));
+    child.once('error', (error) => reject(new Error(`cannot start ${binary}: ${error.message}`)));
     lines.on('line', (line) => {
       const listening = line.match(/^Listening on (\S+)/);
       if (listening) base = listening[1];
