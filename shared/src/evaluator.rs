@@ -62,8 +62,10 @@ pub const RULES: [&str; 4] = [
 /// High alerts open for this long are escalated (the seed's rule).
 pub const ESCALATE_AFTER_HOURS: i32 = 24;
 
-/// Keeps two passes from running at once (transaction-scoped: safe behind poolers).
-const PASS_LOCK: i64 = 0x004d_4158_4556_414c; // "MAXEVAL"
+/// The advisory lock a pass's first worker holds during each batch (worker `k` holds
+/// `PASS_LOCK + k`): keeps two passes from working at once (transaction-scoped: safe behind
+/// poolers).
+pub const PASS_LOCK: i64 = 0x004d_4158_4556_414c; // "MAXEVAL"
 
 /// The evaluation of every due lead, in one statement (see the module documentation).
 pub const EVALUATE: &str = r#"

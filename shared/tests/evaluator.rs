@@ -584,6 +584,27 @@ async fn two_passes_at_once_raise_each_alert_once_without_error() {
 }
 
 #[tokio::test]
+async fn a_pass_that_finds_another_at_work_is_skipped_and_changes_nothing() {
+    let w = World::new().await;
+    w.log("t", "lead-1", SENT_EMAIL, 8 * DAY).await;
+    // Another pass's first worker, in the middle of a batch.
+    let mut other = w.test.owner().await;
+    let other = other.transaction().await.unwrap();
+    other
+        .execute("SELECT pg_advisory_xact_lock($1)", &[&evaluator::PASS_LOCK])
+        .await
+        .unwrap();
+    let summary = w.evaluate().await;
+    assert!(summary.skipped, "{summary:?}");
+    assert_eq!(summary.leads_evaluated, 0);
+    assert!(!summary.changed_anything());
+    other.rollback().await.unwrap();
+    let summary = w.evaluate().await;
+    assert!(!summary.skipped);
+    assert_eq!(summary.raised.get("NoContact7d"), Some(&1));
+}
+
+#[tokio::test]
 async fn a_pass_of_several_batches_shares_them_between_its_workers_and_counts_each_lead_once() {
     let w = World::new().await;
     let owner = w.test.owner().await;
