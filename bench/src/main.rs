@@ -276,13 +276,12 @@ async fn main() {
             concurrency,
             only,
         } => {
-            let name = database_name(&scale_named(&scale));
-            let url = admin::with_database(&server_url(), &name).expect("url");
+            let scale = scale_named(&scale);
+            let url = admin::with_database(&server_url(), &database_name(&scale)).expect("url");
             let mut client = admin::connect(&url)
                 .await
-                .expect("the benchmark database (run `all` first)");
+                .expect("the benchmark database (run `all` or `generate` first)");
             let duration = Duration::from_secs(duration);
-            let scale = scale_named(&scale);
             route_benchmarks(&url, &mut client, &scale, duration, &concurrency, &only).await;
             return;
         }

@@ -1,15 +1,83 @@
-//! A smoke run of the benchmark tools on a tiny data set, so that they do not rot. It checks that
-//! every benchmark ran and wrote its report, not how fast anything was.
+//! A smoke run of the benchmark tools on a tiny data set, so that they do not rot: `generate`,
+//! `routes` on what it loaded, then `all` with `--drop`. It checks that every benchmark ran and
+//! wrote its report, not how fast anything was.
 
 use std::process::Command;
 
+/// Runs max-bench on its own database; panics with its output when it fails.
+fn max_bench(database: &str, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_max-bench"))
+        .args(args)
+        // A database of its own: runs never see each other's data.
+        .env("MAX_BENCH_DATABASE", database)
+        .output()
+        .expect("max-bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+fn database_exists(name: &str) -> bool {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let server = std::env::var("BENCH_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let client = shared::admin::connect(&server).await.unwrap();
+        let count: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_database WHERE datname = $1",
+                &[&name],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        count == 1
+    })
+}
+
 #[test]
 fn a_tiny_run_measures_every_route_and_writes_the_report() {
+    let database = format!("max_bench_smoke_{}", std::process::id());
+    // The quick commands for trying a change: load only, then the routes on what it loaded.
+    max_bench(&database, &["generate", "--scale", "tiny"]);
+    assert!(database_exists(&database));
+    let routes = max_bench(
+        &database,
+        &[
+            "routes",
+            "--scale",
+            "tiny",
+            "--only",
+            "small tenant",
+            "--duration",
+            "1",
+            "--concurrency",
+            "1",
+        ],
+    );
+    assert!(
+        routes.contains("GET /api/alerts/active (small tenant)") && routes.contains("errors 0"),
+        "{routes}"
+    );
+    assert!(
+        !routes.contains("POST"),
+        "--only keeps the other routes out: {routes}"
+    );
+
     let dir = std::env::temp_dir().join(format!("max-bench-smoke-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let report = dir.join("BENCHMARKS.md");
-    let output = Command::new(env!("CARGO_BIN_EXE_max-bench"))
-        .args([
+    let report_arg = report.to_str().unwrap();
+    let stdout = max_bench(
+        &database,
+        &[
             "all",
             "--scale",
             "tiny",
@@ -18,21 +86,13 @@ fn a_tiny_run_measures_every_route_and_writes_the_report() {
             "--concurrency",
             "2",
             "--drop",
-        ])
-        // A database of its own, dropped at the end: runs never see each other's data.
-        .env(
-            "MAX_BENCH_DATABASE",
-            format!("max_bench_smoke_{}", std::process::id()),
-        )
-        .arg("--output")
-        .arg(&report)
-        .output()
-        .expect("max-bench runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+            "--output",
+            report_arg,
+        ],
+    );
     assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
+        !database_exists(&database),
+        "--drop keeps nothing: {stdout}"
     );
     let text = std::fs::read_to_string(&report).unwrap();
     for route in [

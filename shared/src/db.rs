@@ -566,6 +566,19 @@ mod tests {
     }
 
     #[test]
+    fn the_statement_cache_switch_is_on_or_off_and_nothing_else() {
+        for on in ["on", "ON", " true", "1"] {
+            assert_eq!(parse_switch(on), Some(true), "{on}");
+        }
+        for off in ["off", "False", "0 "] {
+            assert_eq!(parse_switch(off), Some(false), "{off}");
+        }
+        for bad in ["", "yes", "enabled", "2"] {
+            assert_eq!(parse_switch(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn config_debug_output_hides_the_password() {
         let config = DbConfig::new("postgres://app:s3cret@h/db", "test");
         assert!(!format!("{config:?}").contains("s3cret"));
