@@ -250,7 +250,7 @@ fn scopes_arg(scopes: &[String]) -> Result<Vec<Scope>, AdminError> {
         .collect()
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     lambda_http::tracing::init_default_subscriber_with_writer(std::io::stderr);
     let cli = Cli::parse();
