@@ -103,6 +103,7 @@ fn a_tiny_run_measures_every_route_and_writes_the_report() {
         "### POST /api/alerts/{id}/resolve",
         "| nothing to change |",
         "| alert-evaluator |",
+        "| PostgreSQL alone: the full pass's writes |",
         "### Where the processor time goes",
     ] {
         assert!(
@@ -114,6 +115,19 @@ fn a_tiny_run_measures_every_route_and_writes_the_report() {
         &std::fs::read_to_string(dir.join("bench/results/tiny.json")).unwrap(),
     )
     .unwrap();
+    // The full pass's writes, replayed by PostgreSQL alone: every alert the pass raised and every
+    // lead it evaluated.
+    let full_pass = &results["evaluator"][0];
+    let floor = &results["evaluator_floor"];
+    assert_eq!(
+        floor["leads_rescheduled"], full_pass["leads_evaluated"],
+        "{floor}"
+    );
+    let inserted = floor["alerts_inserted"].as_u64().unwrap();
+    assert!(
+        inserted > 0 && inserted <= full_pass["alerts_changed"].as_u64().unwrap(),
+        "{floor} {full_pass}"
+    );
     for route in results["routes"].as_array().unwrap() {
         for http in route["http"].as_array().unwrap() {
             assert!(http["requests"].as_u64().unwrap() > 0, "{route}");
