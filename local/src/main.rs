@@ -349,13 +349,14 @@ async fn serve(port: u16, cors_origin: String, evaluate_every: u64) -> Result<()
     db.warm_up().await;
     if evaluate_every > 0 {
         let db = db.clone();
+        let settings = evaluator_settings()?;
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(Duration::from_secs(evaluate_every));
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
                 // Failures are logged by the handler; the next tick tries again.
-                let _ = run_evaluator(&db).await;
+                let _ = run_evaluator(&db, settings).await;
             }
         });
     }
@@ -441,8 +442,16 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// `EVALUATOR_TIMEOUT_MS` and `EVALUATOR_WORKERS`, as the function reads them.
+fn evaluator_settings() -> Result<alert_evaluator::Settings, AdminError> {
+    alert_evaluator::Settings::from_env().map_err(|error| AdminError::new(error.to_string()))
+}
+
 /// One pass of the evaluator, through the Lambda function's own handler, as a schedule triggers it.
-async fn run_evaluator(db: &Db) -> Result<Summary, lambda_runtime::Error> {
+async fn run_evaluator(
+    db: &Db,
+    settings: alert_evaluator::Settings,
+) -> Result<Summary, lambda_runtime::Error> {
     let event = serde_json::json!({
         "version": "0",
         "detail-type": "Scheduled Event",
@@ -454,7 +463,7 @@ async fn run_evaluator(db: &Db) -> Result<Summary, lambda_runtime::Error> {
     });
     alert_evaluator::handle(
         db,
-        alert_evaluator::timeout_from_env(),
+        settings,
         LambdaEvent::new(event, lambda_runtime::Context::default()),
     )
     .await
@@ -462,11 +471,15 @@ async fn run_evaluator(db: &Db) -> Result<Summary, lambda_runtime::Error> {
 
 async fn evaluate_once() -> Result<(), AdminError> {
     let url = migrate(false).await?;
-    // DB_POOL_SIZE bounds the pass's workers too (see `shared::evaluator::WORKERS`).
-    let config =
+    let settings = evaluator_settings()?;
+    let mut config =
         DbConfig::from_env(url, "max-local").map_err(|error| AdminError::new(error.to_string()))?;
+    // One connection per worker, unless DB_POOL_SIZE says otherwise (it bounds the workers).
+    if std::env::var_os("DB_POOL_SIZE").is_none() {
+        config.pool_size = settings.workers;
+    }
     let db = Db::connect_lazily(&config).map_err(|error| AdminError::new(error.to_string()))?;
-    let summary = run_evaluator(&db)
+    let summary = run_evaluator(&db, settings)
         .await
         .map_err(|error| AdminError::new(error.to_string()))?;
     let list = |map: &std::collections::BTreeMap<String, u64>| {

@@ -49,7 +49,7 @@ use futures_util::future::try_join_all;
 use serde::Serialize;
 use tokio_postgres::types::Type;
 
-use crate::db::{Db, DbError};
+use crate::db::{ConfigError, Db, DbError};
 
 /// The rule types the evaluator owns; any other alert type is never touched.
 pub const RULES: [&str; 4] = [
@@ -315,10 +315,31 @@ impl Summary {
 /// Due leads evaluated per statement: bounds a transaction's size, its locks and its memory.
 pub const BATCH_SIZE: i64 = 20_000;
 
-/// Batches of a pass run side by side on up to this many connections (as the pool allows): each
-/// batch is one PostgreSQL backend, busy with index maintenance, so a pass can use that many of
-/// the database's cores.
+/// Batches of a pass run side by side on up to this many connections by default (as the pool
+/// allows): each batch is one PostgreSQL backend, busy with index maintenance, so a pass can use
+/// that many of the database's cores. `EVALUATOR_WORKERS` sets it (see [`workers_from_env`]).
 pub const WORKERS: usize = 2;
+
+/// The most workers `EVALUATOR_WORKERS` may ask for.
+pub const MAX_WORKERS: usize = 32;
+
+/// The number of workers of a pass: `EVALUATOR_WORKERS` (1 to [`MAX_WORKERS`]), else [`WORKERS`].
+/// More than the database server's cores only makes the workers wait for each other.
+pub fn workers_from_env() -> Result<usize, ConfigError> {
+    match std::env::var("EVALUATOR_WORKERS") {
+        Err(_) => Ok(WORKERS),
+        Ok(text) => parse_workers(&text).ok_or(ConfigError::Invalid(
+            "EVALUATOR_WORKERS (a number of connections, 1 to 32)",
+        )),
+    }
+}
+
+fn parse_workers(text: &str) -> Option<usize> {
+    text.trim()
+        .parse()
+        .ok()
+        .filter(|n| (1..=MAX_WORKERS).contains(n))
+}
 
 /// Memory for each sort and hash of a batch (transaction-local): a batch's intermediate results
 /// (20,000 leads) then stay in memory instead of spilling to temporary files.
@@ -327,9 +348,18 @@ const BATCH_WORK_MEM: &str = "64MB";
 /// Runs one pass over every tenant: batches of due leads, each in its own short transaction, on up
 /// to [`WORKERS`] connections at once, then escalation.
 pub async fn evaluate(db: &Db, statement_timeout: Duration) -> Result<Summary, DbError> {
+    evaluate_with(db, statement_timeout, WORKERS).await
+}
+
+/// [`evaluate`] on up to `workers` connections at once (no more than the pool holds).
+pub async fn evaluate_with(
+    db: &Db,
+    statement_timeout: Duration,
+    workers: usize,
+) -> Result<Summary, DbError> {
     let started = Instant::now();
     let timeout = format!("{}ms", statement_timeout.as_millis());
-    let workers = WORKERS.min(db.max_connections()).max(1);
+    let workers = workers.min(db.max_connections()).max(1);
     // One batch first, alone: most passes have less than a batch of work, and a second connection
     // would cost them more than it saves.
     let (mut summary, mut ran, more) = work(db, 0, &timeout, Some(1)).await?;
@@ -443,4 +473,19 @@ async fn escalate(db: &Db, timeout: &str, summary: &mut Summary) -> Result<(), D
         }
     }
     tx.commit().await.map_err(DbError::Query)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_workers;
+
+    #[test]
+    fn workers_are_a_number_of_connections_from_1_to_32() {
+        assert_eq!(parse_workers("4"), Some(4));
+        assert_eq!(parse_workers(" 1 "), Some(1));
+        assert_eq!(parse_workers("32"), Some(32));
+        for bad in ["0", "33", "-1", "two", ""] {
+            assert_eq!(parse_workers(bad), None, "{bad:?}");
+        }
+    }
 }

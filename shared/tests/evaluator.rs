@@ -607,6 +607,9 @@ async fn a_pass_that_finds_another_at_work_is_skipped_and_changes_nothing() {
 #[tokio::test]
 async fn a_pass_of_several_batches_shares_them_between_its_workers_and_counts_each_lead_once() {
     let w = World::new().await;
+    // More workers than the default, and more than the batches left after the first one.
+    let workers = 3;
+    assert!(workers > evaluator::WORKERS && workers <= w.db.max_connections());
     let owner = w.test.owner().await;
     let leads = 2 * evaluator::BATCH_SIZE + 500;
     owner
@@ -618,7 +621,9 @@ async fn a_pass_of_several_batches_shares_them_between_its_workers_and_counts_ea
         )
         .await
         .unwrap();
-    let summary = w.evaluate().await;
+    let summary = evaluator::evaluate_with(&w.db, Duration::from_secs(60), workers)
+        .await
+        .unwrap();
     assert_eq!(summary.leads_evaluated, leads as u64);
     assert_eq!(summary.raised.get("NoContact7d"), Some(&(leads as u64)));
     let row = owner

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
-use shared::db::Db;
+use shared::db::{ConfigError, Db};
 use shared::evaluator::{self, Summary};
 
 /// The longest a pass may run unless `EVALUATOR_TIMEOUT_MS` says otherwise.
@@ -19,11 +19,28 @@ pub fn timeout_from_env() -> Duration {
         .map_or(DEFAULT_TIMEOUT, Duration::from_millis)
 }
 
+/// How a pass runs: its statement timeout and its number of workers (connections).
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub timeout: Duration,
+    pub workers: usize,
+}
+
+impl Settings {
+    /// `EVALUATOR_TIMEOUT_MS` and `EVALUATOR_WORKERS` (an invalid number of workers is an error).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            timeout: timeout_from_env(),
+            workers: evaluator::workers_from_env()?,
+        })
+    }
+}
+
 /// Runs one pass and returns its summary. A database failure is an error, so that the scheduler
 /// retries the invocation and, past its retries, sends it to the dead-letter destination.
 pub async fn handle(
     db: &Db,
-    timeout: Duration,
+    settings: Settings,
     event: LambdaEvent<Value>,
 ) -> Result<Summary, Error> {
     let scheduled_at = event
@@ -32,7 +49,7 @@ pub async fn handle(
         .and_then(Value::as_str)
         .unwrap_or("-");
     tracing::debug!(scheduled_at, request_id = %event.context.request_id, "evaluation triggered");
-    match evaluator::evaluate(db, timeout).await {
+    match evaluator::evaluate_with(db, settings.timeout, settings.workers).await {
         Ok(summary) => {
             summary.log();
             Ok(summary)

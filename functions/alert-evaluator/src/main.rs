@@ -8,14 +8,14 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let secrets = shared::secrets::load().await?;
     let mut config = DbConfig::from_env(secrets.database_url, "alert-evaluator")?;
-    // One connection per worker of a pass (see `evaluator::WORKERS`).
-    config.pool_size = shared::evaluator::WORKERS;
+    let settings = alert_evaluator::Settings::from_env()?;
+    // One connection per worker of a pass.
+    config.pool_size = settings.workers;
     let db = Db::connect_lazily(&config)?;
     db.warm_up().await;
-    let timeout = alert_evaluator::timeout_from_env();
     let db = &db;
     run(service_fn(move |event| async move {
-        alert_evaluator::handle(db, timeout, event).await
+        alert_evaluator::handle(db, settings, event).await
     }))
     .await
 }

@@ -7,6 +7,13 @@ use shared::testing::TestDb;
 
 const SCHEDULED: &str = include_str!("../../../events/scheduled-evaluation.json");
 
+fn settings(timeout_secs: u64) -> alert_evaluator::Settings {
+    alert_evaluator::Settings {
+        timeout: Duration::from_secs(timeout_secs),
+        workers: shared::evaluator::WORKERS,
+    }
+}
+
 fn scheduled_event() -> LambdaEvent<serde_json::Value> {
     LambdaEvent::new(serde_json::from_str(SCHEDULED).unwrap(), Context::default())
 }
@@ -24,7 +31,7 @@ async fn a_scheduled_event_runs_a_pass_and_returns_its_summary() {
         .await
         .unwrap();
     let db = test.db();
-    let summary = alert_evaluator::handle(&db, Duration::from_secs(30), scheduled_event())
+    let summary = alert_evaluator::handle(&db, settings(30), scheduled_event())
         .await
         .unwrap();
     let json = serde_json::to_value(&summary).unwrap();
@@ -34,7 +41,7 @@ async fn a_scheduled_event_runs_a_pass_and_returns_its_summary() {
     assert_eq!(json["skipped"], false);
     assert!(json["elapsedMs"].as_f64().unwrap() > 0.0);
 
-    let again = alert_evaluator::handle(&db, Duration::from_secs(30), scheduled_event())
+    let again = alert_evaluator::handle(&db, settings(30), scheduled_event())
         .await
         .unwrap();
     assert!(!again.changed_anything());
@@ -43,7 +50,7 @@ async fn a_scheduled_event_runs_a_pass_and_returns_its_summary() {
 #[tokio::test]
 async fn an_unreachable_database_fails_the_invocation_so_it_is_retried() {
     let app = shared::testing::unreachable_app();
-    let result = alert_evaluator::handle(&app.db, Duration::from_secs(5), scheduled_event()).await;
+    let result = alert_evaluator::handle(&app.db, settings(5), scheduled_event()).await;
     let error = result.unwrap_err().to_string();
     assert!(
         !error.contains("127.0.0.1") && !error.contains("postgres://"),

@@ -50,3 +50,16 @@ async fn a_pass_without_its_database_fails_so_that_the_schedule_retries_it() {
         Outcome::Response(summary) => panic!("expected a failure, got {summary}"),
     }
 }
+
+#[test]
+fn an_invalid_number_of_workers_stops_the_function_at_start_up() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_alert-evaluator"))
+        .env_clear()
+        .env("DATABASE_URL", "postgres://max@127.0.0.1:9/none")
+        .env("EVALUATOR_WORKERS", "0")
+        .output()
+        .expect("the function binary runs");
+    assert!(!output.status.success());
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(logs.contains("EVALUATOR_WORKERS"), "{logs}");
+}
