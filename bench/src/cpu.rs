@@ -8,11 +8,13 @@ use serde::Serialize;
 const TICKS_PER_SECOND: f64 = 100.0;
 
 /// CPU seconds used so far.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     server: f64,
     load_generator: f64,
     postgres: f64,
+    /// The PostgreSQL processes running then.
+    postgres_pids: Vec<String>,
 }
 
 /// CPU time per request, in microseconds.
@@ -37,11 +39,10 @@ fn process_seconds(pid: &str, children: bool) -> Option<f64> {
     Some(total / TICKS_PER_SECOND)
 }
 
-/// The CPU time of every process named `postgres`: the server, its backends, and the backends
-/// that ended (counted in the server's children's time), such as pgbench's.
-fn postgres_seconds() -> f64 {
+/// The processes named `postgres`: the server and its backends.
+fn postgres_pids() -> Vec<String> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0.0;
+        return Vec::new();
     };
     entries
         .filter_map(Result::ok)
@@ -51,19 +52,58 @@ fn postgres_seconds() -> f64 {
             std::fs::read_to_string(format!("/proc/{pid}/comm"))
                 .is_ok_and(|comm| comm.trim() == "postgres")
         })
-        .filter_map(|pid| process_seconds(&pid, true))
+        .collect()
+}
+
+/// Whether the process `pid` has ended and waits to be reaped (a zombie).
+fn ended(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X")
+    })
+}
+
+/// The CPU time of the PostgreSQL processes `pids`, with the backends that ended and were reaped
+/// (counted in the server's children's time), such as pgbench's.
+fn postgres_seconds(pids: &[String]) -> f64 {
+    pids.iter()
+        .filter_map(|pid| process_seconds(pid, true))
         .sum()
+}
+
+/// Waits (up to 5 s) until every PostgreSQL backend started since `earlier` has ended and been
+/// reaped by the server: until then its time is in neither its own entry nor the server's
+/// children's time, and a measurement would miss it.
+pub fn settle(earlier: &Snapshot) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline
+        && postgres_pids()
+            .iter()
+            .any(|pid| !earlier.postgres_pids.contains(pid))
+    {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 impl Snapshot {
     /// Now, for the server process `server` (or none).
     pub fn take(server: Option<u32>) -> Self {
+        // A backend that ended but is not reaped yet (a zombie) may show in neither its own entry
+        // nor the server's children's time: wait for the server to reap it first.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut pids = postgres_pids();
+        while std::time::Instant::now() < deadline && pids.iter().any(|pid| ended(pid)) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            pids = postgres_pids();
+        }
         Self {
             server: server
                 .and_then(|pid| process_seconds(&pid.to_string(), false))
                 .unwrap_or(0.0),
             load_generator: process_seconds("self", false).unwrap_or(0.0),
-            postgres: postgres_seconds(),
+            postgres: postgres_seconds(&pids),
+            postgres_pids: pids,
         }
     }
 

@@ -495,6 +495,7 @@ async fn route_benchmarks(
                 duration,
             );
             let transactions = (db.tps * duration.as_secs_f64()) as usize;
+            cpu::settle(&before);
             db.postgres_us = cpu::Snapshot::take(None)
                 .per_request_since(&before, transactions)
                 .postgres_us;
