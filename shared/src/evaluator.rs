@@ -38,9 +38,10 @@
 //! - escalation: a range scan on the partial `max_alerts_to_escalate`.
 //!
 //! Measured on 2 cores with the benchmark's 1,000,000 leads (1,000 tenants), 977,000 of which get
-//! an alert: a full pass takes 20-25 s with two workers (33 s with one; 50 batches of about 650 ms
-//! of one core each, mostly PostgreSQL's B-tree maintenance for the alerts raised and the leads
-//! rescheduled); the next pass, with nothing due, about 10 ms (BENCHMARKS.md).
+//! an alert: a full pass takes 20-29 s with two workers (33-38 s with one; 50 batches of 650-850 ms
+//! of one core each, about 60 % of it PostgreSQL's heap and B-tree work for the alerts raised and
+//! the leads rescheduled: the same writes alone take about 14 s); the next pass, with nothing due,
+//! about 10 ms (BENCHMARKS.md, bench/PROFILE.md).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
