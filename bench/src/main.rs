@@ -49,12 +49,8 @@ enum Run {
         /// tiny, quick or full (1,000,000 leads, 10,000,000 activities).
         #[arg(long, default_value = "quick")]
         scale: String,
-        /// Seconds per measurement.
-        #[arg(long, default_value_t = 5)]
-        duration: u64,
-        /// Concurrency levels, comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
-        concurrency: Vec<usize>,
+        #[command(flatten)]
+        load: Load,
         /// Where to write the report (default: BENCHMARKS.md at the root of the repository).
         #[arg(long)]
         output: Option<PathBuf>,
@@ -75,16 +71,23 @@ enum Run {
         /// tiny, quick or full: the data set `all` loaded.
         #[arg(long, default_value = "quick")]
         scale: String,
-        /// Seconds per measurement.
-        #[arg(long, default_value_t = 5)]
-        duration: u64,
-        /// Concurrency levels, comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
-        concurrency: Vec<usize>,
+        #[command(flatten)]
+        load: Load,
         /// Only the routes whose name contains this text.
         #[arg(long, default_value = "")]
         only: String,
     },
+}
+
+/// How each route is loaded.
+#[derive(clap::Args)]
+struct Load {
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 5)]
+    duration: u64,
+    /// Concurrency levels, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+    concurrency: Vec<usize>,
 }
 
 #[derive(Serialize)]
@@ -264,8 +267,10 @@ async fn main() {
         Run::All {
             quick,
             scale,
-            duration,
-            concurrency,
+            load: Load {
+                duration,
+                concurrency,
+            },
             output,
             drop,
         } => (quick, scale, duration, concurrency, output, drop),
@@ -275,8 +280,10 @@ async fn main() {
         }
         Run::Routes {
             scale,
-            duration,
-            concurrency,
+            load: Load {
+                duration,
+                concurrency,
+            },
             only,
         } => {
             let scale = scale_named(&scale);

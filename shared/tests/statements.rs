@@ -7,6 +7,18 @@ use shared::auth::TenantId;
 use shared::db::{Db, TenantScope};
 use shared::testing::{SEED_INSERT, TestDb};
 
+/// A database holding the seed's manual alert, and a pool of one connection (so that the
+/// statements it prepared can be counted), with the statement cache on or off.
+async fn seeded(statement_cache: bool) -> (TestDb, Db) {
+    let test = TestDb::new().await;
+    test.owner().await.batch_execute(SEED_INSERT).await.unwrap();
+    let db = test.db_with(|config| {
+        config.pool_size = 1;
+        config.statement_cache = statement_cache;
+    });
+    (test, db)
+}
+
 async fn list(db: &Db) -> usize {
     let tenant = TenantId::parse("macrea").unwrap();
     let page = alerts::list_active(db, &TenantScope::Verified(&tenant), &ListQuery::default())
@@ -38,9 +50,7 @@ async fn prepared_on_the_connection(db: &Db) -> i64 {
 
 #[tokio::test]
 async fn with_the_cache_each_statement_is_prepared_once_per_connection() {
-    let test = TestDb::new().await;
-    test.owner().await.batch_execute(SEED_INSERT).await.unwrap();
-    let db = test.db_with(|config| config.pool_size = 1);
+    let (_test, db) = seeded(true).await;
     assert_eq!(list(&db).await, 1);
     let prepared = prepared_on_the_connection(&db).await;
     // The scope statement, the counters and the page.
@@ -53,12 +63,7 @@ async fn with_the_cache_each_statement_is_prepared_once_per_connection() {
 
 #[tokio::test]
 async fn without_the_cache_nothing_outlives_the_transaction() {
-    let test = TestDb::new().await;
-    test.owner().await.batch_execute(SEED_INSERT).await.unwrap();
-    let db = test.db_with(|config| {
-        config.pool_size = 1;
-        config.statement_cache = false;
-    });
+    let (_test, db) = seeded(false).await;
     for _ in 0..3 {
         assert_eq!(list(&db).await, 1);
     }
@@ -67,9 +72,7 @@ async fn without_the_cache_nothing_outlives_the_transaction() {
 
 #[tokio::test]
 async fn statements_the_server_forgot_are_prepared_again() {
-    let test = TestDb::new().await;
-    test.owner().await.batch_execute(SEED_INSERT).await.unwrap();
-    let db = test.db_with(|config| config.pool_size = 1);
+    let (_test, db) = seeded(true).await;
     assert_eq!(list(&db).await, 1);
     db.connection()
         .await
@@ -83,10 +86,8 @@ async fn statements_the_server_forgot_are_prepared_again() {
 
 #[tokio::test]
 async fn a_migration_that_changes_a_result_type_does_not_break_cached_statements() {
-    let test = TestDb::new().await;
+    let (test, db) = seeded(true).await;
     let owner = test.owner().await;
-    owner.batch_execute(SEED_INSERT).await.unwrap();
-    let db = test.db_with(|config| config.pool_size = 1);
     assert_eq!(list(&db).await, 1);
     // The page's cached plan returned `text` for lead_name; it now returns `varchar`.
     owner

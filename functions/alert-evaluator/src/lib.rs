@@ -8,15 +8,16 @@ use serde_json::Value;
 use shared::db::{ConfigError, Db};
 use shared::evaluator::{self, Summary};
 
-/// The longest a pass may run unless `EVALUATOR_TIMEOUT_MS` says otherwise.
+/// The longest one batch of a pass may run unless `EVALUATOR_TIMEOUT_MS` says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The pass's statement timeout, from `EVALUATOR_TIMEOUT_MS`.
-pub fn timeout_from_env() -> Duration {
-    std::env::var("EVALUATOR_TIMEOUT_MS")
+/// A batch's statement timeout: `EVALUATOR_TIMEOUT_MS` (a positive number of milliseconds).
+fn parse_timeout(text: &str) -> Option<Duration> {
+    text.trim()
+        .parse()
         .ok()
-        .and_then(|ms| ms.trim().parse().ok())
-        .map_or(DEFAULT_TIMEOUT, Duration::from_millis)
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis)
 }
 
 /// How a pass runs: its statement timeout and its number of workers (connections).
@@ -27,10 +28,17 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// `EVALUATOR_TIMEOUT_MS` and `EVALUATOR_WORKERS` (an invalid number of workers is an error).
+    /// `EVALUATOR_TIMEOUT_MS` and `EVALUATOR_WORKERS`; an invalid value is an error, not a
+    /// silent default.
     pub fn from_env() -> Result<Self, ConfigError> {
+        let timeout = match std::env::var("EVALUATOR_TIMEOUT_MS") {
+            Err(_) => DEFAULT_TIMEOUT,
+            Ok(text) => parse_timeout(&text).ok_or(ConfigError::Invalid(
+                "EVALUATOR_TIMEOUT_MS (a positive number of milliseconds)",
+            ))?,
+        };
         Ok(Self {
-            timeout: timeout_from_env(),
+            timeout,
             workers: evaluator::workers_from_env()?,
         })
     }
@@ -57,6 +65,19 @@ pub async fn handle(
         Err(error) => {
             tracing::error!(error = %error, "evaluation pass failed");
             Err("evaluation pass failed: the database is unavailable or the pass timed out".into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_timeout_is_a_positive_number_of_milliseconds() {
+        assert_eq!(parse_timeout(" 1500 "), Some(Duration::from_millis(1500)));
+        for bad in ["0", "-5", "1.5", "60s", ""] {
+            assert_eq!(parse_timeout(bad), None, "{bad:?}");
         }
     }
 }
