@@ -40,7 +40,7 @@ fn process_seconds(pid: &str, children: bool) -> Option<f64> {
 }
 
 /// The processes named `postgres`: the server and its backends.
-fn postgres_pids() -> Vec<String> {
+pub fn postgres_pids() -> Vec<String> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };

@@ -3,6 +3,7 @@
 //! so the percentiles are exact.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
@@ -32,13 +33,18 @@ pub struct Stats {
     pub max_ms: f64,
 }
 
+/// Builds request `n` of `worker`. Worker numbers are never reused within a process, so that
+/// what a call names after them (a new lead, an idempotency key) is new in every run.
 pub type MakeCall = Arc<dyn Fn(usize, usize) -> Call + Send + Sync>;
+
+static WORKERS: AtomicUsize = AtomicUsize::new(0);
 
 /// Runs `make(worker, n)` requests against `address` (host:port) for `duration`.
 pub async fn run(address: &str, concurrency: usize, duration: Duration, make: MakeCall) -> Stats {
     let started = Instant::now();
     let deadline = started + duration;
-    let workers = (0..concurrency).map(|worker| {
+    let first = WORKERS.fetch_add(concurrency, Ordering::Relaxed);
+    let workers = (first..first + concurrency).map(|worker| {
         let make = make.clone();
         let address = address.to_owned();
         tokio::spawn(async move {

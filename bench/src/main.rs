@@ -7,6 +7,7 @@
 //! pgbench as the database's own limit, and times the evaluator's passes.
 
 mod coldstart;
+mod cores;
 mod cpu;
 mod floor;
 mod generate;
@@ -88,6 +89,9 @@ struct Load {
     /// Concurrency levels, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
     concurrency: Vec<usize>,
+    /// Measure on shared cores only, not again with the database on cores of its own.
+    #[arg(long)]
+    no_split: bool,
 }
 
 #[derive(Serialize)]
@@ -98,6 +102,22 @@ struct RouteResult {
     /// CPU time per request of each process, during each HTTP measurement.
     http_cpu: Vec<cpu::PerRequest>,
     database: Vec<PgbenchStats>,
+    /// The same, with the database on cores of its own (empty when the cores were not split).
+    split: Vec<SplitRun>,
+}
+
+/// A route over HTTP and its statements with pgbench, PostgreSQL on cores of its own.
+#[derive(Serialize)]
+struct SplitRun {
+    http: Stats,
+    database: PgbenchStats,
+}
+
+/// How the cores were shared out for the split measurements, or why they were not.
+#[derive(Serialize)]
+struct Cores {
+    split: Option<cores::Split>,
+    not_split: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -114,6 +134,7 @@ struct Results {
     machine: String,
     postgres: String,
     loaded: generate::Loaded,
+    cores: Cores,
     routes: Vec<RouteResult>,
     evaluator: Vec<EvaluatorPass>,
     /// The full pass's writes, by PostgreSQL alone.
@@ -263,43 +284,33 @@ fn scale_named(name: &str) -> Scale {
 
 #[tokio::main]
 async fn main() {
-    let (quick, scale, duration, concurrency, output, drop) = match Cli::parse().command {
+    cores::restore_on_panic();
+    let (quick, scale, load, output, drop) = match Cli::parse().command {
         Run::All {
             quick,
             scale,
-            load: Load {
-                duration,
-                concurrency,
-            },
+            load,
             output,
             drop,
-        } => (quick, scale, duration, concurrency, output, drop),
+        } => (quick, scale, load, output, drop),
         Run::Generate { scale } => {
             load_database(&scale_named(&scale)).await;
             return;
         }
-        Run::Routes {
-            scale,
-            load: Load {
-                duration,
-                concurrency,
-            },
-            only,
-        } => {
+        Run::Routes { scale, load, only } => {
             let scale = scale_named(&scale);
             let url = admin::with_database(&server_url(), &database_name(&scale)).expect("url");
             let mut client = admin::connect(&url)
                 .await
                 .expect("the benchmark database (run `all` or `generate` first)");
-            let duration = Duration::from_secs(duration);
-            route_benchmarks(&url, &mut client, &scale, duration, &concurrency, &only).await;
+            let cores = split_cores(&load);
+            route_benchmarks(&url, &mut client, &scale, &load, &cores, &only).await;
             return;
         }
     };
     let scale = scale_named(if quick { "quick" } else { &scale });
-    let duration = Duration::from_secs(duration);
     let output = output.unwrap_or_else(|| repository().join("BENCHMARKS.md"));
-    let results = run(scale, duration, &concurrency).await;
+    let results = run(scale, &load).await;
     if drop {
         admin::connect(&server_url())
             .await
@@ -360,7 +371,37 @@ async fn load_database(scale: &Scale) -> (String, tokio_postgres::Client, genera
     (url, client, loaded)
 }
 
-async fn run(scale: Scale, duration: Duration, levels: &[usize]) -> Results {
+/// Whether, and how, the route measurements are repeated with the database on cores of its own:
+/// tried once here, so that a machine where it cannot be done says why at the start.
+fn split_cores(load: &Load) -> Cores {
+    let split = if load.no_split {
+        Err("not asked for (--no-split)".to_owned())
+    } else {
+        cores::plan().and_then(|split| split.apply(None).map(|_restored| split))
+    };
+    match split {
+        Ok(split) => {
+            println!(
+                "Cores split for the second measurement of each route: PostgreSQL on {}, \
+                 the server, the load generator and pgbench on {}",
+                split.database, split.clients
+            );
+            Cores {
+                split: Some(split),
+                not_split: None,
+            }
+        }
+        Err(reason) => {
+            println!("Routes measured on shared cores only: {reason}");
+            Cores {
+                split: None,
+                not_split: Some(reason),
+            }
+        }
+    }
+}
+
+async fn run(scale: Scale, load: &Load) -> Results {
     let (url, mut client, loaded) = load_database(&scale).await;
     let postgres: String = client
         .query_one("SHOW server_version", &[])
@@ -389,12 +430,14 @@ async fn run(scale: Scale, duration: Duration, levels: &[usize]) -> Results {
     );
     let cold_start = coldstart::measure(&url, if scale.name == "tiny" { 3 } else { 25 }).await;
 
-    let results = route_benchmarks(&url, &mut client, &scale, duration, levels, "").await;
+    let cores = split_cores(load);
+    let results = route_benchmarks(&url, &mut client, &scale, load, &cores, "").await;
     Results {
         scale,
         machine: machine(),
         postgres,
         loaded,
+        cores,
         routes: results,
         evaluator,
         evaluator_floor,
@@ -403,15 +446,17 @@ async fn run(scale: Scale, duration: Duration, levels: &[usize]) -> Results {
     }
 }
 
-/// Each route over HTTP, then its statements with pgbench, at each concurrency level.
+/// Each route over HTTP, then its statements with pgbench, at each concurrency level; then the
+/// same again with the database on cores of its own, where they could be split.
 async fn route_benchmarks(
     url: &str,
     client: &mut tokio_postgres::Client,
     scale: &Scale,
-    duration: Duration,
-    levels: &[usize],
+    load: &Load,
+    cores: &Cores,
     only: &str,
 ) -> Vec<RouteResult> {
+    let duration = Duration::from_secs(load.duration);
     let name = client
         .query_one("SELECT current_database()", &[])
         .await
@@ -466,12 +511,17 @@ async fn route_benchmarks(
         scope,
     } in routes.into_iter().filter(|r| r.route.contains(only))
     {
-        let hash = key_hash(&key);
+        let variables = [
+            ("tenant", tenant.to_owned()),
+            ("keyhash", key_hash(&key)),
+            ("scope", scope.to_owned()),
+        ];
         println!("{route}");
         let mut http = Vec::new();
         let mut http_cpu = Vec::new();
         let mut database = Vec::new();
-        for &level in levels {
+        let mut split = Vec::new();
+        for &level in &load.concurrency {
             let before = cpu::Snapshot::take(Some(server.child.id()));
             let stats = load::run(&address, level, duration, make.clone()).await;
             let cpu = cpu::Snapshot::take(Some(server.child.id()))
@@ -490,17 +540,7 @@ async fn route_benchmarks(
             http.push(stats);
             http_cpu.push(cpu);
             let before = cpu::Snapshot::take(None);
-            let mut db = pgbench::run(
-                &name,
-                &script,
-                &[
-                    ("tenant", tenant.to_owned()),
-                    ("keyhash", hash.clone()),
-                    ("scope", scope.to_owned()),
-                ],
-                level,
-                duration,
-            );
+            let mut db = pgbench::run(&name, &script, &variables, level, duration);
             let transactions = (db.tps * duration.as_secs_f64()) as usize;
             cpu::settle(&before);
             db.postgres_us = cpu::Snapshot::take(None)
@@ -511,6 +551,23 @@ async fn route_benchmarks(
                 db.tps, db.latency_ms, db.postgres_us
             );
             database.push(db);
+            if let Some(cores) = &cores.split {
+                let applied = cores
+                    .apply(Some(server.child.id()))
+                    .expect("split the cores as at the start");
+                let http = load::run(&address, level, duration, make.clone()).await;
+                let db = pgbench::run(&name, &script, &variables, level, duration);
+                drop(applied);
+                println!(
+                    "  split    c={level:<3} {:>8.0} req/s  p99 {:.2} ms  errors {}  pgbench {:.0} tx/s  ratio {:.2}",
+                    http.rps,
+                    http.p99_ms,
+                    http.errors,
+                    db.tps,
+                    http.rps / db.tps.max(f64::EPSILON)
+                );
+                split.push(SplitRun { http, database: db });
+            }
         }
         results.push(RouteResult {
             route,
@@ -518,6 +575,7 @@ async fn route_benchmarks(
             http,
             http_cpu,
             database,
+            split,
         });
     }
     drop(server);
@@ -605,9 +663,15 @@ impl RouteBench {
         }
     }
 
-    /// `POST /api/activities/log` of a new lead each time, with or without an Idempotency-Key.
+    /// `POST /api/activities/log` of a new lead each time, with or without an Idempotency-Key
+    /// (new too: a replayed key would measure the replay).
     fn log(tenant: &'static str, key: &str, idempotent: bool) -> Self {
         let header = Self::bearer(key);
+        // Worker numbers are new in each run of this process; this tells processes apart.
+        let run = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
         Self {
             route: if idempotent {
                 "POST /api/activities/log (Idempotency-Key)".into()
@@ -622,13 +686,13 @@ impl RouteBench {
             make: Arc::new(move |worker, n| {
                 let mut headers = vec![header.clone()];
                 if idempotent {
-                    headers.push(("idempotency-key", format!("bench-{worker}-{n}")));
+                    headers.push(("idempotency-key", format!("bench-{run}-{worker}-{n}")));
                 }
                 Call {
                     method: "POST",
                     path: "/api/activities/log".into(),
                     body: Some(format!(
-                        r#"{{"leadId":"bench-{worker}-{n}","channel":"sms","direction":"out","status":"sent","messageSnippet":"Message"}}"#
+                        r#"{{"leadId":"bench-{run}-{worker}-{n}","channel":"sms","direction":"out","status":"sent","messageSnippet":"Message"}}"#
                     )),
                     headers,
                 }
@@ -809,6 +873,56 @@ fn plot(results: &Results) -> String {
     svg
 }
 
+/// The routes again, with the database on cores of its own.
+fn split_report(md: &mut String, results: &Results) {
+    let _ = writeln!(md, "### The database on cores of its own\n");
+    let Some(split) = &results.cores.split else {
+        let _ = writeln!(
+            md,
+            "Not measured in this run: {}.\n",
+            results
+                .cores
+                .not_split
+                .as_deref()
+                .unwrap_or("not asked for")
+        );
+        return;
+    };
+    let _ = writeln!(
+        md,
+        "Above, the load generator, the server and pgbench take their processor time from the \
+         cores PostgreSQL runs on, so a ratio measures how much CPU the HTTP side uses as much as \
+         how well it uses the database. Here each measurement is made again right after, with \
+         PostgreSQL's processes on core(s) {} and the server, the load generator and pgbench on \
+         core(s) {} (`taskset`): PostgreSQL has the same processor time under the functions as \
+         under pgbench, as where the functions run on machines of their own (AWS Lambda). \
+         *Ratio* is again the route's throughput over pgbench's.\n",
+        split.database, split.clients
+    );
+    let _ = writeln!(
+        md,
+        "| route | concurrency | req/s | p50 ms | p99 ms | errors | pgbench tx/s | ratio |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+    for route in &results.routes {
+        for run in &route.split {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {:.0} | {:.2} |",
+                route.route,
+                run.http.concurrency,
+                run.http.rps,
+                run.http.p50_ms,
+                run.http.p99_ms,
+                run.http.errors,
+                run.database.tps,
+                run.http.rps / run.database.tps.max(f64::EPSILON)
+            );
+        }
+    }
+    let _ = writeln!(md);
+}
+
 fn report(results: &Results, svg: &Path, output: &Path) -> String {
     let base = output.parent().unwrap_or(Path::new("."));
     let svg = svg.strip_prefix(base).unwrap_or(svg).display().to_string();
@@ -819,7 +933,8 @@ fn report(results: &Results, svg: &Path, output: &Path) -> String {
         "Rewritten by `cargo run --release -p max-bench -- all --scale {}` (or `-- all --quick`); \
          the raw numbers are in `bench/results/{}.json`. Everything runs on this one machine, over \
          loopback: the load generator, `max-local serve` (the functions' own handlers behind the \
-         local gateway), PostgreSQL and pgbench share its cores.\n",
+         local gateway), PostgreSQL and pgbench share its cores (and are measured again with \
+         the database on cores of its own).\n",
         results.scale.name, results.scale.name
     );
     let _ = writeln!(
@@ -879,6 +994,7 @@ fn report(results: &Results, svg: &Path, output: &Path) -> String {
         let _ = writeln!(md);
     }
     let _ = writeln!(md, "![Latency against concurrency]({svg})\n");
+    split_report(&mut md, results);
     let _ = writeln!(md, "### Where the processor time goes\n");
     let _ = writeln!(
         md,

@@ -42,6 +42,29 @@ fn database_exists(name: &str) -> bool {
     })
 }
 
+/// The cores process `pid` may run on.
+fn affinity(pid: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// A PostgreSQL server process on this machine.
+fn postgres_pid() -> String {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .find(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim() == "postgres")
+        })
+        .expect("PostgreSQL runs on this machine")
+}
+
 #[test]
 fn a_tiny_run_measures_every_route_and_writes_the_report() {
     let database = format!("max_bench_smoke_{}", std::process::id());
@@ -141,6 +164,31 @@ fn a_tiny_run_measures_every_route_and_writes_the_report() {
         for db in route["database"].as_array().unwrap() {
             assert_eq!(db["failed"], false, "pgbench failed: {route}");
         }
+        // Measured again with the database on cores of its own, where this machine lets the
+        // cores be split; otherwise the report says why not.
+        let split = route["split"].as_array().unwrap();
+        if results["cores"]["split"].is_null() {
+            assert!(split.is_empty(), "{route}");
+        } else {
+            assert_eq!(
+                split.len(),
+                route["http"].as_array().unwrap().len(),
+                "{route}"
+            );
+            for run in split {
+                assert!(run["http"]["requests"].as_u64().unwrap() > 0, "{route}");
+                assert_eq!(run["http"]["errors"], 0, "{route}");
+                assert_eq!(run["database"]["failed"], false, "{route}");
+            }
+        }
     }
+    assert!(
+        text.contains("### The database on cores of its own")
+            && (text.contains("| GET /api/alerts/active (small tenant) | 2 |")
+                || text.contains("Not measured in this run: ")),
+        "{text}"
+    );
+    // The cores are given back: PostgreSQL's processes may run on every core this test may.
+    assert_eq!(affinity(&postgres_pid()), affinity("self"));
     let _ = std::fs::remove_dir_all(&dir);
 }
