@@ -222,13 +222,16 @@ impl Drop for Serve {
     }
 }
 
-fn serve(url: &str) -> Serve {
+/// `max-local serve` with at most `connections` database connections: the pool opens them as
+/// requests need them, so at each concurrency up to it the server holds as many backends as
+/// pgbench opens for the same concurrency.
+fn serve(url: &str, connections: usize) -> Serve {
     let mut child = Command::new(max_local())
         .args(["serve", "--port", "0", "--evaluate-every", "0"])
         .env("DATABASE_URL", url)
         .env("RUST_LOG", "warn")
         .env("JWT_SECRET", "max-bench-secret-0123456789abcdefghij")
-        .env("DB_POOL_SIZE", "16")
+        .env("DB_POOL_SIZE", connections.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -473,7 +476,7 @@ async fn route_benchmarks(
     let (huge_key, small_key, resolve_key) = (keys[0].clone(), keys[1].clone(), keys[2].clone());
     let key_hash = |key: &str| hex(ApiKey::parse(key).unwrap().hash());
 
-    let server = serve(url);
+    let server = serve(url, load.concurrency.iter().copied().max().unwrap_or(1));
     let address = server.address.clone();
     let resolve_alerts = scale.huge_open_alerts;
     // The huge tenant's own alerts, and those the evaluator raised for its leads.

@@ -20,8 +20,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use deadpool_postgres::{
-    Hook, HookError, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
-    Timeouts,
+    Hook, HookError, Manager, ManagerConfig, Object, Pool, PoolError, QueueMode, RecyclingMethod,
+    Runtime, Timeouts,
 };
 use futures_util::future::{join_all, try_join_all};
 use tokio_postgres::config::SslMode;
@@ -277,6 +277,10 @@ impl Db {
         };
         let pool = Pool::builder(manager)
             .max_size(config.pool_size)
+            // The connection used last is handed out first: at low load requests keep to the few
+            // backends whose caches are warm instead of going round every connection a burst
+            // opened (PostgreSQL's CPU per request 314 against 176 µs, bench/PROFILE.md).
+            .queue_mode(QueueMode::Lifo)
             .runtime(Runtime::Tokio1)
             .timeouts(Timeouts {
                 wait: Some(config.connect_timeout),

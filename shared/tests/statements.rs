@@ -96,3 +96,36 @@ async fn a_migration_that_changes_a_result_type_does_not_break_cached_statements
         .unwrap();
     assert_eq!(list(&db).await, 1);
 }
+
+/// The backend process a pooled connection talks to.
+async fn backend_of(connection: &deadpool_postgres::Object) -> String {
+    connection
+        .simple_query("SELECT pg_backend_pid()")
+        .await
+        .unwrap()
+        .iter()
+        .find_map(|message| match message {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            _ => None,
+        })
+        .expect("a pid")
+}
+
+#[tokio::test]
+async fn the_pool_hands_out_the_connection_used_last_whose_statements_are_prepared() {
+    let test = TestDb::new().await;
+    let db = test.db_with(|config| config.pool_size = 3);
+    // A burst opens three connections; they are given back in this order.
+    let (first, second, last) = tokio::join!(db.connection(), db.connection(), db.connection());
+    let (first, second, last) = (first.unwrap(), second.unwrap(), last.unwrap());
+    let last_pid = backend_of(&last).await;
+    assert_ne!(backend_of(&first).await, last_pid);
+    assert_ne!(backend_of(&second).await, last_pid);
+    drop(first);
+    drop(second);
+    drop(last);
+    // One request at a time keeps to the warm connection instead of going round all three.
+    for _ in 0..4 {
+        assert_eq!(backend_of(&db.connection().await.unwrap()).await, last_pid);
+    }
+}
