@@ -241,6 +241,8 @@ UNION ALL
 SELECT 'refreshed', type, count(*) FROM refreshed GROUP BY type
 UNION ALL
 SELECT 'evaluated', NULL, count(*) FROM rescheduled
+UNION ALL
+SELECT 'due', NULL, count(*) FROM due
 "#;
 
 /// Escalates the high alerts of the rule types left open for 24 hours.
@@ -427,7 +429,7 @@ async fn work(
             break;
         }
         ran = true;
-        let mut evaluated = 0;
+        let (mut evaluated, mut locked) = (0, 0);
         for row in tx
             .query_typed(EVALUATE, &[(&BATCH_SIZE, Type::INT8)])
             .await
@@ -440,6 +442,10 @@ async fn work(
                 "raised" => &mut summary.raised,
                 "resolved" => &mut summary.auto_resolved,
                 "refreshed" => &mut summary.refreshed,
+                "due" => {
+                    locked = n;
+                    continue;
+                }
                 _ => {
                     evaluated = n;
                     continue;
@@ -450,7 +456,12 @@ async fn work(
         tx.commit().await.map_err(DbError::Query)?;
         summary.leads_evaluated += evaluated;
         batches += 1;
-        if evaluated < BATCH_SIZE as u64 {
+        // A batch that locked fewer due leads than it could found the end of the backlog (the
+        // other workers hold the rest). Not the leads it rescheduled: a lead whose row another
+        // worker updated, still due, after this statement's snapshot is locked in its newest
+        // version, which the statement cannot see to update; it stays due for the next batch,
+        // and a batch one lead short must not end the pass with the backlog still there.
+        if locked < BATCH_SIZE as u64 {
             return Ok((summary, ran, false));
         }
         if max_batches.is_some_and(|max| batches >= max) {
