@@ -531,11 +531,12 @@ async fn route_benchmarks(
                 .per_request_since(&before, stats.requests);
             println!(
                 "  http     c={level:<3} {:>8.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {}  \
-                 CPU/request: server {:.0} us, load generator {:.0} us, PostgreSQL {:.0} us",
+                 requests {}  CPU/request: server {:.0} us, load generator {:.0} us, PostgreSQL {:.0} us",
                 stats.rps,
                 stats.p50_ms,
                 stats.p99_ms,
                 stats.errors,
+                stats.requests,
                 cpu.server_us,
                 cpu.load_generator_us,
                 cpu.postgres_us
@@ -562,10 +563,11 @@ async fn route_benchmarks(
                 let db = pgbench::run(&name, &script, &variables, level, duration);
                 drop(applied);
                 println!(
-                    "  split    c={level:<3} {:>8.0} req/s  p99 {:.2} ms  errors {}  pgbench {:.0} tx/s  ratio {:.2}",
+                    "  split    c={level:<3} {:>8.0} req/s  p99 {:.2} ms  errors {}  requests {}  pgbench {:.0} tx/s  ratio {:.2}",
                     http.rps,
                     http.p99_ms,
                     http.errors,
+                    http.requests,
                     db.tps,
                     http.rps / db.tps.max(f64::EPSILON)
                 );

@@ -21,15 +21,19 @@ fn max_bench(database: &str, args: &[&str]) -> String {
     stdout
 }
 
+/// The PostgreSQL server the benchmark uses.
+fn server() -> String {
+    std::env::var("BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
 fn database_exists(name: &str) -> bool {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let server = std::env::var("BENCH_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-        let client = shared::admin::connect(&server).await.unwrap();
+        let client = shared::admin::connect(&server()).await.unwrap();
         let count: i64 = client
             .query_one(
                 "SELECT count(*) FROM pg_database WHERE datname = $1",
@@ -39,6 +43,28 @@ fn database_exists(name: &str) -> bool {
             .unwrap()
             .get(0);
         count == 1
+    })
+}
+
+/// The distinct Idempotency-Keys and leads the HTTP log benchmark wrote in `database`.
+fn bench_writes(database: &str) -> (i64, i64) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let url = shared::admin::with_database(&server(), database).unwrap();
+        let client = shared::admin::connect(&url).await.unwrap();
+        let row = client
+            .query_one(
+                "SELECT count(DISTINCT idempotency_key) FILTER (WHERE idempotency_key LIKE 'bench-%'),
+                        count(DISTINCT lead_id) FILTER (WHERE lead_id LIKE 'bench-%')
+                   FROM lead_activities",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
     })
 }
 
@@ -92,6 +118,40 @@ fn a_tiny_run_measures_every_route_and_writes_the_report() {
     assert!(
         !routes.contains("POST"),
         "--only keeps the other routes out: {routes}"
+    );
+
+    // Every logged request writes a new lead under a new Idempotency-Key, from one concurrency
+    // level to the next and with the cores split or not: none replays an earlier one.
+    let logged = max_bench(
+        &database,
+        &[
+            "routes",
+            "--scale",
+            "tiny",
+            "--only",
+            "Idempotency-Key",
+            "--duration",
+            "1",
+            "--concurrency",
+            "1,2",
+        ],
+    );
+    let requests: i64 = logged
+        .lines()
+        .filter_map(|line| line.split("requests ").nth(1))
+        .map(|rest| {
+            rest.split_whitespace()
+                .next()
+                .unwrap()
+                .parse::<i64>()
+                .unwrap()
+        })
+        .sum();
+    assert!(requests > 0, "{logged}");
+    assert_eq!(
+        bench_writes(&database),
+        (requests, requests),
+        "distinct keys and leads against requests: {logged}"
     );
 
     let dir = std::env::temp_dir().join(format!("max-bench-smoke-{}", std::process::id()));
