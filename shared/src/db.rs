@@ -15,6 +15,7 @@
 //! (`DATABASE_STATEMENT_CACHE=off`): nothing then outlives the transaction.
 
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::pin::Pin;
 use std::str::FromStr;
 use std::time::Duration;
@@ -126,13 +127,26 @@ fn parse_switch(text: &str) -> Option<bool> {
 }
 
 fn env_number(name: &'static str) -> Result<Option<u64>, ConfigError> {
+    env_number_in(name, 0..=u64::MAX, name)
+}
+
+/// A whole number in `range`, as a setting gives it (spaces around it allowed).
+pub fn parse_number_in(text: &str, range: RangeInclusive<u64>) -> Option<u64> {
+    text.trim().parse().ok().filter(|n| range.contains(n))
+}
+
+/// The environment variable `name` as a whole number in `range`, if it is set; when it is not such
+/// a number, a configuration error that says `invalid` (the name and what it accepts).
+pub fn env_number_in(
+    name: &str,
+    range: RangeInclusive<u64>,
+    invalid: &'static str,
+) -> Result<Option<u64>, ConfigError> {
     match std::env::var(name) {
         Err(_) => Ok(None),
-        Ok(text) => text
-            .trim()
-            .parse()
+        Ok(text) => parse_number_in(&text, range)
             .map(Some)
-            .map_err(|_| ConfigError::Invalid(name)),
+            .ok_or(ConfigError::Invalid(invalid)),
     }
 }
 

@@ -44,13 +44,14 @@
 //! about 10 ms (BENCHMARKS.md, bench/PROFILE.md).
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
 use serde::Serialize;
 use tokio_postgres::types::Type;
 
-use crate::db::{ConfigError, Db, DbError};
+use crate::db::{ConfigError, Db, DbError, env_number_in};
 
 /// The rule types the evaluator owns; any other alert type is never touched.
 pub const RULES: [&str; 4] = [
@@ -326,22 +327,18 @@ pub const WORKERS: usize = 2;
 /// The most workers `EVALUATOR_WORKERS` may ask for.
 pub const MAX_WORKERS: usize = 32;
 
+/// What `EVALUATOR_WORKERS` accepts.
+const WORKERS_SETTING: RangeInclusive<u64> = 1..=MAX_WORKERS as u64;
+
 /// The number of workers of a pass: `EVALUATOR_WORKERS` (1 to [`MAX_WORKERS`]), else [`WORKERS`].
 /// More than the database server's cores only makes the workers wait for each other.
 pub fn workers_from_env() -> Result<usize, ConfigError> {
-    match std::env::var("EVALUATOR_WORKERS") {
-        Err(_) => Ok(WORKERS),
-        Ok(text) => parse_workers(&text).ok_or(ConfigError::Invalid(
-            "EVALUATOR_WORKERS (a number of connections, 1 to 32)",
-        )),
-    }
-}
-
-fn parse_workers(text: &str) -> Option<usize> {
-    text.trim()
-        .parse()
-        .ok()
-        .filter(|n| (1..=MAX_WORKERS).contains(n))
+    Ok(env_number_in(
+        "EVALUATOR_WORKERS",
+        WORKERS_SETTING,
+        "EVALUATOR_WORKERS (a number of connections, 1 to 32)",
+    )?
+    .map_or(WORKERS, |n| n as usize))
 }
 
 /// Memory for each sort and hash of a batch (transaction-local): a batch's intermediate results
@@ -489,7 +486,12 @@ async fn escalate(db: &Db, timeout: &str, summary: &mut Summary) -> Result<(), D
 
 #[cfg(test)]
 mod tests {
-    use super::parse_workers;
+    use super::WORKERS_SETTING;
+    use crate::db::parse_number_in;
+
+    fn parse_workers(text: &str) -> Option<u64> {
+        parse_number_in(text, WORKERS_SETTING)
+    }
 
     #[test]
     fn workers_are_a_number_of_connections_from_1_to_32() {

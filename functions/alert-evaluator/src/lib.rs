@@ -1,24 +1,20 @@
 //! The `alert-evaluator` function: on each scheduled event (EventBridge), one pass of the alert
 //! rules over every tenant (see `shared::evaluator`).
 
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
-use shared::db::{ConfigError, Db};
+use shared::db::{ConfigError, Db, env_number_in};
 use shared::evaluator::{self, Summary};
 
 /// The longest one batch of a pass may run unless `EVALUATOR_TIMEOUT_MS` says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A batch's statement timeout: `EVALUATOR_TIMEOUT_MS` (a positive number of milliseconds).
-fn parse_timeout(text: &str) -> Option<Duration> {
-    text.trim()
-        .parse()
-        .ok()
-        .filter(|ms| *ms > 0)
-        .map(Duration::from_millis)
-}
+/// What `EVALUATOR_TIMEOUT_MS`, a batch's statement timeout, accepts: a positive number of
+/// milliseconds.
+const TIMEOUT_MS_SETTING: RangeInclusive<u64> = 1..=u64::MAX;
 
 /// How a pass runs: its statement timeout and its number of workers (connections).
 #[derive(Debug, Clone, Copy)]
@@ -31,12 +27,12 @@ impl Settings {
     /// `EVALUATOR_TIMEOUT_MS` and `EVALUATOR_WORKERS`; an invalid value is an error, not a
     /// silent default.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let timeout = match std::env::var("EVALUATOR_TIMEOUT_MS") {
-            Err(_) => DEFAULT_TIMEOUT,
-            Ok(text) => parse_timeout(&text).ok_or(ConfigError::Invalid(
-                "EVALUATOR_TIMEOUT_MS (a positive number of milliseconds)",
-            ))?,
-        };
+        let timeout = env_number_in(
+            "EVALUATOR_TIMEOUT_MS",
+            TIMEOUT_MS_SETTING,
+            "EVALUATOR_TIMEOUT_MS (a positive number of milliseconds)",
+        )?
+        .map_or(DEFAULT_TIMEOUT, Duration::from_millis);
         Ok(Self {
             timeout,
             workers: evaluator::workers_from_env()?,
@@ -72,6 +68,11 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::db::parse_number_in;
+
+    fn parse_timeout(text: &str) -> Option<Duration> {
+        parse_number_in(text, TIMEOUT_MS_SETTING).map(Duration::from_millis)
+    }
 
     #[test]
     fn the_timeout_is_a_positive_number_of_milliseconds() {
