@@ -19,7 +19,9 @@ use std::time::Instant;
 use futures_util::future::try_join_all;
 use serde::Serialize;
 use shared::admin;
-use shared::evaluator::{BATCH_SIZE, RULES, WORKERS};
+use shared::config::EvaluatorSettings;
+use shared::evaluator::BATCH_SIZE;
+use shared::rules;
 use tokio_postgres::Client;
 
 /// What the writes alone cost.
@@ -73,7 +75,7 @@ pub async fn measure(
                FROM max_alerts
               WHERE created_at BETWEEN $1::text::timestamptz AND $2::text::timestamptz
                 AND type = ANY ($3)",
-            &[&from, &to, &&RULES[..]],
+            &[&from, &to, &rules::names(&rules::ALL)],
         )
         .await?;
     client
@@ -92,8 +94,9 @@ pub async fn measure(
     let batches = alert_batches.max((due + BATCH_SIZE - 1) / BATCH_SIZE);
     client.batch_execute("CHECKPOINT").await?;
 
-    let mut connections = Vec::with_capacity(WORKERS);
-    for _ in 0..WORKERS {
+    let workers = EvaluatorSettings::default().workers;
+    let mut connections = Vec::with_capacity(workers);
+    for _ in 0..workers {
         connections.push(admin::connect(url).await.expect("connect"));
     }
     let next = Arc::new(AtomicI64::new(1));
@@ -144,6 +147,6 @@ pub async fn measure(
         alerts_inserted: u64::try_from(alerts).unwrap_or_default(),
         leads_rescheduled: rescheduled.iter().sum(),
         batches,
-        connections: WORKERS,
+        connections: workers,
     })
 }

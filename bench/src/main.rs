@@ -27,8 +27,10 @@ use load::{Call, Stats};
 use pgbench::PgbenchStats;
 use serde::Serialize;
 use shared::admin;
-use shared::auth::{ApiKey, Scope, TenantId};
-use shared::db::{Db, DbConfig};
+use shared::config::{EvaluatorSettings, PoolSettings};
+use shared::db::Db;
+use shared::evaluator::Evaluator;
+use shared::tenancy::{ApiKey, Scope, TenantId};
 
 #[derive(Parser)]
 #[command(
@@ -591,10 +593,21 @@ async fn route_benchmarks(
 /// alerts (for a tenant), run as the functions' role in a transaction that is rolled back.
 async fn explain(client: &tokio_postgres::Client, title: &str, tenant: Option<&str>) -> String {
     let (role, sql) = match tenant {
-        None => (
-            "max_evaluator".to_owned(),
-            shared::evaluator::EVALUATE.replace("$1", &shared::evaluator::BATCH_SIZE.to_string()),
-        ),
+        None => {
+            let evaluator = Evaluator::default();
+            let names: Vec<String> = evaluator
+                .rule_names()
+                .iter()
+                .map(|name| format!("'{name}'"))
+                .collect();
+            (
+                "max_evaluator".to_owned(),
+                evaluator
+                    .statement()
+                    .replace("$1", &shared::evaluator::BATCH_SIZE.to_string())
+                    .replace("$2", &format!("ARRAY[{}]", names.join(", "))),
+            )
+        }
         Some(tenant) => (
             "max_app".to_owned(),
             shared::alerts::ACTIVE_ALERTS
@@ -738,18 +751,23 @@ async fn evaluator_passes(
     url: &str,
     client: &tokio_postgres::Client,
 ) -> (Vec<EvaluatorPass>, floor::Floor) {
-    let db = Db::connect_lazily(&DbConfig::new(url.to_owned(), "max-bench")).expect("pool");
-    let timeout = Duration::from_secs(600);
+    let db = Db::connect_lazily(
+        admin::parse_url(url).expect("url"),
+        &PoolSettings::default(),
+        "max-bench",
+    )
+    .expect("pool");
+    let settings = EvaluatorSettings {
+        timeout: Duration::from_secs(600),
+        ..EvaluatorSettings::default()
+    };
     let mut passes = Vec::new();
     let pass = async |name: &'static str| {
         let started = Instant::now();
-        let summary = shared::evaluator::evaluate(&db, timeout)
+        let summary = shared::evaluator::evaluate(&db, &settings)
             .await
             .expect("pass");
-        let changed: u64 = summary.raised.values().sum::<u64>()
-            + summary.auto_resolved.values().sum::<u64>()
-            + summary.refreshed.values().sum::<u64>()
-            + summary.escalated.values().sum::<u64>();
+        let changed = summary.alerts_changed();
         let seconds = started.elapsed().as_secs_f64();
         println!(
             "evaluator {name}: {:.2} s, {} leads evaluated, {changed} alerts changed",

@@ -5,10 +5,10 @@
 use std::process::Command;
 use std::time::Duration;
 
-use shared::activity::LOG_ACTIVITY;
+use shared::activities::LOG_ACTIVITY;
 use shared::alerts::{ACTIVE_ALERTS, RESOLVE, STATS};
 
-/// The scope statement the functions send for an API key (see `shared::db`). pgbench reads any
+/// The opening statement the functions send for an API key (see `shared::tenancy`). pgbench reads any
 /// `:word` as a variable, even inside quotes: texts with a colon are passed as variables.
 const SCOPE: &str = "SELECT set_config('role', 'max_app', true), set_config('statement_timeout', '5000ms', true), \
                      max_authorize_key(:tenant, decode(:keyhash, 'hex'), :scope);";

@@ -1,59 +1,128 @@
-//! The local stand-in for API Gateway: turns an HTTP request into the HTTP API (payload v2) event
-//! the cloud would send, hands it to the same handler the Lambda function runs, and turns the
-//! handler's response back into HTTP. Adds CORS, as the gateway is configured to.
+//! The local stand-in for API Gateway, on axum: each route of `shared::http::routes` turns its
+//! request into the HTTP API (payload v2) event the cloud would send, hands it to the same handler
+//! the Lambda function runs, and turns the handler's response back into HTTP. CORS (tower-http)
+//! as the gateway is configured, trailing slashes tolerated, and the demo dashboard served.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use axum::body::Body;
+use axum::extract::{ConnectInfo, RawPathParams, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, get, on};
+use axum::{Router, ServiceExt};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
-use hyper::header::HeaderValue;
-use hyper::{Request, Response, StatusCode};
-use lambda_http::Body;
 use lambda_http::aws_lambda_events::apigw::{
     ApiGatewayV2httpRequest, ApiGatewayV2httpRequestContext,
     ApiGatewayV2httpRequestContextHttpDescription,
 };
 use lambda_http::request::LambdaRequest;
-use shared::routes::{self, RouteMatch};
-use shared::{ApiError, App};
+use shared::http::routes::{self, ROUTES, Route, RouteMatch};
+use shared::http::{ApiError, App};
+use tokio::net::TcpListener;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::normalize_path::NormalizePathLayer;
 
 /// The largest request body the gateway forwards (Lambda's own payload limit is 6 MB); routes
 /// refuse anything over their own, much smaller, limit with a JSON 413.
 const MAX_FORWARDED_BODY: usize = 6 * 1024 * 1024;
 
 /// Headers a browser dashboard may send.
-const CORS_ALLOW_HEADERS: &str = "authorization, content-type, idempotency-key, x-tenant";
-const CORS_ALLOW_METHODS: &str = "GET, POST, OPTIONS";
+const CORS_ALLOW_HEADERS: [HeaderName; 4] = [
+    header::AUTHORIZATION,
+    header::CONTENT_TYPE,
+    HeaderName::from_static("idempotency-key"),
+    HeaderName::from_static("x-tenant"),
+];
 
 static REQUEST_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Serves one request through the handler of the function its route names.
+/// Serves every route on `listener` until `shutdown` completes.
 pub async fn serve(
-    app: &App,
+    listener: TcpListener,
+    app: Arc<App>,
     cors_origin: &str,
-    peer: SocketAddr,
-    req: Request<Incoming>,
-) -> Response<Full<Bytes>> {
-    let mut response = if req.method() == hyper::Method::OPTIONS {
-        preflight()
-    } else if let Some(response) = dashboard_file(&req) {
-        response
-    } else {
-        forward(app, peer, req).await
-    };
-    let headers = response.headers_mut();
-    if let Ok(origin) = HeaderValue::from_str(cors_origin) {
-        headers.insert("access-control-allow-origin", origin);
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // Around the router, so that `/health/` is routed as `/health`, and every answer (errors and
+    // the dashboard too) carries the CORS headers.
+    let service = tower::ServiceBuilder::new()
+        .layer(NormalizePathLayer::trim_trailing_slash())
+        .layer(middleware::from_fn(preflight_no_content))
+        .layer(cors(cors_origin))
+        .service(router(app));
+    axum::serve(
+        listener,
+        ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(service),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Every route of the system, the dashboard, and JSON answers for what matches no route.
+fn router(app: Arc<App>) -> Router {
+    let mut router = Router::new();
+    for route in &ROUTES {
+        let method = Method::from_bytes(route.method.as_bytes()).expect("a route's method");
+        let filter = MethodFilter::try_from(method).expect("a method axum routes");
+        router = router.route(
+            route.path,
+            on(
+                filter,
+                move |State(app): State<Arc<App>>,
+                      ConnectInfo(peer): ConnectInfo<SocketAddr>,
+                      params: RawPathParams,
+                      req: Request| forward(app, route, peer, params, req),
+            ),
+        );
     }
-    headers.insert(
-        "access-control-expose-headers",
-        HeaderValue::from_static("retry-after"),
-    );
+    for (path, content_type, body) in DASHBOARD_FILES {
+        router = router.route(
+            path,
+            get(move || async move { dashboard_file(content_type, body) }),
+        );
+    }
+    router
+        .fallback(|| async { into_axum(ApiError::not_found("No such route.").into_response()) })
+        .method_not_allowed_fallback(|req: Request| async move {
+            let error = match routes::find(req.method().as_str(), req.uri().path()) {
+                RouteMatch::MethodNotAllowed(allow) => ApiError::method_not_allowed(allow),
+                _ => ApiError::not_found("No such route."),
+            };
+            into_axum(error.into_response())
+        })
+        .with_state(app)
+}
+
+/// CORS as the gateway is configured: the dashboard's origin may call the API, send its headers,
+/// and read `Retry-After`.
+fn cors(origin: &str) -> CorsLayer {
+    let allow_origin = match HeaderValue::from_str(origin) {
+        Ok(value) if origin != "*" => AllowOrigin::exact(value),
+        _ => AllowOrigin::any(),
+    };
+    CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers(CORS_ALLOW_HEADERS)
+        .expose_headers([header::RETRY_AFTER])
+        .max_age(Duration::from_secs(600))
+}
+
+/// tower-http answers a preflight with 200 and no body; 204 says the same more exactly.
+async fn preflight_no_content(req: Request, next: Next) -> Response {
+    let preflight = req.method() == Method::OPTIONS;
+    let mut response = next.run(req).await;
+    if preflight && response.status() == StatusCode::OK {
+        *response.status_mut() = StatusCode::NO_CONTENT;
+    }
     response
 }
 
@@ -81,64 +150,37 @@ const DASHBOARD_FILES: [(&str, &str, &str); 4] = [
     ),
 ];
 
-fn dashboard_file(req: &Request<Incoming>) -> Option<Response<Full<Bytes>>> {
-    if req.method() != hyper::Method::GET && req.method() != hyper::Method::HEAD {
-        return None;
-    }
-    let path = req.uri().path();
-    let path = if path == "/dashboard/" {
-        "/dashboard"
-    } else {
-        path
-    };
-    let (_, content_type, body) = DASHBOARD_FILES.iter().find(|(p, _, _)| *p == path)?;
-    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
-    let headers = response.headers_mut();
-    headers.insert("content-type", HeaderValue::from_static(content_type));
-    headers.insert("cache-control", HeaderValue::from_static("no-cache"));
-    headers.insert(
-        "content-security-policy",
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
-        ),
-    );
-    Some(response)
+fn dashboard_file(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
+            ),
+        ],
+        body,
+    )
+        .into_response()
 }
 
-fn preflight() -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::new()));
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    let headers = response.headers_mut();
-    headers.insert(
-        "access-control-allow-methods",
-        HeaderValue::from_static(CORS_ALLOW_METHODS),
-    );
-    headers.insert(
-        "access-control-allow-headers",
-        HeaderValue::from_static(CORS_ALLOW_HEADERS),
-    );
-    headers.insert("access-control-max-age", HeaderValue::from_static("600"));
-    response
-}
-
-async fn forward(app: &App, peer: SocketAddr, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let path = req.uri().path().to_owned();
-    let (route, params) = match routes::find(req.method().as_str(), &path) {
-        RouteMatch::Found(route, params) => (route, params),
-        RouteMatch::MethodNotAllowed(allow) => {
-            return into_hyper(ApiError::method_not_allowed(allow).into_response());
-        }
-        RouteMatch::NotFound => {
-            return into_hyper(ApiError::not_found("No such route.").into_response());
-        }
-    };
+/// Hands a request to the handler of the function its route names, as API Gateway would.
+async fn forward(
+    app: Arc<App>,
+    route: &'static Route,
+    peer: SocketAddr,
+    params: RawPathParams,
+    req: Request,
+) -> Response {
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, MAX_FORWARDED_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
+    let body = match axum::body::to_bytes(body, MAX_FORWARDED_BODY).await {
+        Ok(body) => body,
         Err(_) => {
-            return into_hyper(ApiError::payload_too_large(MAX_FORWARDED_BODY).into_response());
+            return into_axum(ApiError::payload_too_large(MAX_FORWARDED_BODY).into_response());
         }
     };
+    let path = parts.uri.path().to_owned();
 
     let mut http = ApiGatewayV2httpRequestContextHttpDescription::default();
     http.method = parts.method.clone();
@@ -147,7 +189,7 @@ async fn forward(app: &App, peer: SocketAddr, req: Request<Incoming>) -> Respons
     http.source_ip = Some(peer.ip().to_string());
     http.user_agent = parts
         .headers
-        .get(hyper::header::USER_AGENT)
+        .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
 
@@ -166,7 +208,7 @@ async fn forward(app: &App, peer: SocketAddr, req: Request<Incoming>) -> Respons
     ));
     context.domain_name = parts
         .headers
-        .get(hyper::header::HOST)
+        .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     context.time_epoch = now.as_millis() as i64;
@@ -179,8 +221,8 @@ async fn forward(app: &App, peer: SocketAddr, req: Request<Incoming>) -> Respons
     event.raw_query_string = Some(parts.uri.query().unwrap_or("").to_owned());
     event.headers = parts.headers;
     event.path_parameters = params
-        .into_iter()
-        .map(|(name, value)| (name.to_owned(), value))
+        .iter()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
         .collect::<HashMap<_, _>>();
     event.request_context = context;
     if !body.is_empty() {
@@ -195,27 +237,24 @@ async fn forward(app: &App, peer: SocketAddr, req: Request<Incoming>) -> Respons
 
     let request: lambda_http::Request = LambdaRequest::ApiGatewayV2(event).into();
     let response = match route.function {
-        "log-activity" => log_activity::handle(app, request).await,
-        "active-alerts" => active_alerts::handle(app, request).await,
-        "resolve-alert" => resolve_alert::handle(app, request).await,
+        "log-activity" => log_activity::handle(&app, request).await,
+        "active-alerts" => active_alerts::handle(&app, request).await,
+        "resolve-alert" => resolve_alert::handle(&app, request).await,
         other => {
             tracing::error!(function = other, "route names an unknown function");
             ApiError::internal().into_response()
         }
     };
-    into_hyper(response)
+    into_axum(response)
 }
 
-fn into_hyper(response: lambda_http::Response<Body>) -> Response<Full<Bytes>> {
+/// A handler's response, as HTTP.
+fn into_axum(response: lambda_http::Response<lambda_http::Body>) -> Response {
     let (parts, body) = response.into_parts();
-    let bytes = match body {
-        Body::Empty => Bytes::new(),
-        Body::Text(text) => Bytes::from(text),
-        Body::Binary(bytes) => Bytes::from(bytes),
-        _ => Bytes::new(),
+    let body = match body {
+        lambda_http::Body::Text(text) => Body::from(text),
+        lambda_http::Body::Binary(bytes) => Body::from(bytes),
+        _ => Body::empty(),
     };
-    let mut out = Response::new(Full::new(bytes));
-    *out.status_mut() = parts.status;
-    *out.headers_mut() = parts.headers;
-    out
+    Response::from_parts(parts, body)
 }

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use shared::routes::{self, RouteMatch};
+use shared::http::routes::{self, RouteMatch};
 use shared::testing::{SEED_INSERT, TestDb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_max-local");

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Output;
 
-use shared::routes;
+use shared::http::routes;
 use shared::testing::lambda::Moto;
 use yaml_rust2::{Yaml, YamlLoader};
 

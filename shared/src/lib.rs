@@ -1,27 +1,34 @@
-//! What the M.A.X. Living Alerts functions share: configuration, the database pool and tenant
-//! scoping, authentication, errors and HTTP helpers, the domain types and their SQL.
+//! What the M.A.X. Living Alerts functions share, in layers whose arrows only point down:
 //!
-//! Handlers in `functions/*` parse a request, call one function here and build the response.
+//! - `http`: reads requests into domain values, finds the caller, renders JSON, maps every
+//!   failure to a status in one place. The functions' handlers and `max-local` sit on it.
+//! - the domain: `activities`, `alerts`, `rules` (each rule in one home) and the `evaluator`,
+//!   with their SQL; `leads` and `parse` for the values they share. It knows nothing of HTTP or
+//!   Lambda and returns domain errors.
+//! - `tenancy`: who acts for which tenant (keys, users' tokens), and how a transaction gets its
+//!   tenant.
+//! - `db`: the pool and pipelined transactions; `config` and `secrets`: what a process reads at
+//!   cold start.
+//!
+//! `admin` (operator work: migrations, tenants and keys, rule settings) and `testing` are behind
+//! features. docs/architecture.md draws the layers and follows one request through them.
 
-pub mod activity;
+pub mod activities;
 pub mod alerts;
-pub mod app;
-pub mod auth;
+pub mod config;
 pub mod db;
-pub mod error;
 pub mod evaluator;
-pub mod health;
 pub mod http;
-pub mod routes;
+pub mod leads;
+pub mod parse;
+pub mod rules;
 pub mod secrets;
-pub mod validate;
+pub mod tenancy;
 
 #[cfg(feature = "migrations")]
 pub mod admin;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
-pub use app::App;
-pub use error::ApiError;
 pub use time;
 pub use uuid;

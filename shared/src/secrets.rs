@@ -1,64 +1,71 @@
-//! Where a function's secrets come from: AWS Secrets Manager in the cloud (when
-//! `DATABASE_SECRET_ARN` / `JWT_SECRET_ARN` are set), the environment locally (`DATABASE_URL`,
+//! The functions' secrets, fetched where the configuration says: AWS Secrets Manager in the cloud
+//! (`DATABASE_SECRET_ARN`, `JWT_SECRET_ARN`), the environment locally (`DATABASE_URL`,
 //! `JWT_SECRET`). Read once per cold start, kept in memory, never logged.
 //!
 //! The SDK honours the standard endpoint override (`AWS_ENDPOINT_URL`,
 //! `AWS_ENDPOINT_URL_SECRETS_MANAGER`), which the tests use to reach an emulator on loopback.
 
-use std::fmt;
+use std::str::FromStr;
 
 use aws_config::BehaviorVersion;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use serde_json::Value;
+use tokio_postgres::config::SslMode;
 
-use crate::db::ConfigError;
+use crate::config::{Config, ConfigError, DatabaseSource, TokenSecret};
 
-/// The secrets of a function.
+/// The secrets of a function. `tokio_postgres::Config`'s `Debug` hides the password.
+#[derive(Debug)]
 pub struct Secrets {
-    pub database_url: String,
-    pub jwt_secret: Option<Vec<u8>>,
+    pub database: tokio_postgres::Config,
+    pub jwt_secret: Option<crate::config::Secret<Vec<u8>>>,
 }
 
-impl fmt::Debug for Secrets {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Secrets")
-            .field("database_url", &crate::db::redact_url(&self.database_url))
-            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "***"))
-            .finish()
-    }
-}
-
-/// Reads the secrets, from Secrets Manager where an ARN is configured.
-pub async fn load() -> Result<Secrets, ConfigError> {
-    let database_arn = non_empty_env("DATABASE_SECRET_ARN");
-    let jwt_arn = non_empty_env("JWT_SECRET_ARN");
-    let client = if database_arn.is_some() || jwt_arn.is_some() {
+/// Reads the secrets that `config` points at.
+pub async fn load(config: &Config) -> Result<Secrets, ConfigError> {
+    let needs_aws = matches!(config.database, Some(DatabaseSource::SecretArn { .. }))
+        || matches!(config.tokens.secret, Some(TokenSecret::SecretArn(_)));
+    let client = if needs_aws {
         Some(client().await)
     } else {
         None
     };
-    let database_url = match (&client, database_arn) {
-        (Some(client), Some(arn)) => {
-            database_url_from_secret(&fetch(client, &arn, "DATABASE_SECRET_ARN").await?)?
-        }
-        _ => non_empty_env("DATABASE_URL").ok_or(ConfigError::Missing("DATABASE_URL"))?,
+    let fetch = async |arn: &str, variable: &'static str| match &client {
+        Some(client) => fetch(client, arn, variable).await,
+        None => Err(ConfigError::Invalid(variable)),
     };
-    let jwt_secret = match (&client, jwt_arn) {
-        (Some(client), Some(arn)) => Some(jwt_secret_from_secret(
-            &fetch(client, &arn, "JWT_SECRET_ARN").await?,
+    let database = match &config.database {
+        None => return Err(ConfigError::Missing("DATABASE_URL")),
+        Some(DatabaseSource::Url(url)) => database_url(url.expose(), "DATABASE_URL")?,
+        Some(DatabaseSource::SecretArn {
+            arn,
+            host,
+            port,
+            name,
+        }) => {
+            let secret = fetch(arn, "DATABASE_SECRET_ARN").await?;
+            database_from_secret(&secret, host.as_deref(), port.as_deref(), name.as_deref())?
+        }
+    };
+    let jwt_secret = match &config.tokens.secret {
+        None => None,
+        Some(TokenSecret::Value(secret)) => Some(secret.clone()),
+        Some(TokenSecret::SecretArn(arn)) => Some(crate::config::Secret::new(
+            jwt_secret_from_secret(&fetch(arn, "JWT_SECRET_ARN").await?),
         )),
-        _ => non_empty_env("JWT_SECRET").map(String::into_bytes),
     };
     Ok(Secrets {
-        database_url,
+        database,
         jwt_secret,
     })
 }
 
-fn non_empty_env(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .filter(|value| !value.trim().is_empty())
+/// A connection URL (`postgres://user:password@host:port/db?sslmode=...`) read into settings.
+pub fn database_url(
+    url: &str,
+    variable: &'static str,
+) -> Result<tokio_postgres::Config, ConfigError> {
+    tokio_postgres::Config::from_str(url).map_err(|_| ConfigError::Invalid(variable))
 }
 
 /// A Secrets Manager client over rustls with ring (no C crypto library to build).
@@ -98,42 +105,54 @@ async fn fetch(
         .ok_or(ConfigError::Invalid(variable))
 }
 
-/// A database URL from a secret: `{"url": ...}`, or the fields of an RDS or Supabase secret
-/// (`username`, `password`, and `host`, `port`, `dbname`, `sslmode` unless `DATABASE_HOST`,
-/// `DATABASE_PORT`, `DATABASE_NAME` give them).
-pub fn database_url_from_secret(secret: &str) -> Result<String, ConfigError> {
-    let invalid = ConfigError::Invalid("DATABASE_SECRET_ARN");
-    let value: Value = serde_json::from_str(secret).map_err(|_| invalid.clone())?;
+/// The database login of a secret: `{"url": ...}`, or the fields of an RDS or Supabase secret
+/// (`username`, `password`, and `host`, `port`, `dbname`, `sslmode` unless the secret lacks them
+/// and `host`, `port`, `name` give them).
+pub fn database_from_secret(
+    secret: &str,
+    host: Option<&str>,
+    port: Option<&str>,
+    name: Option<&str>,
+) -> Result<tokio_postgres::Config, ConfigError> {
+    let invalid = || ConfigError::Invalid("DATABASE_SECRET_ARN");
+    let value: Value = serde_json::from_str(secret).map_err(|_| invalid())?;
     let field = |name: &str| match value.get(name) {
         Some(Value::String(text)) if !text.is_empty() => Some(text.clone()),
         Some(Value::Number(number)) => Some(number.to_string()),
         _ => None,
     };
     if let Some(url) = field("url") {
-        return Ok(url);
+        return database_url(&url, "DATABASE_SECRET_ARN");
     }
-    let user = field("username").ok_or_else(|| invalid.clone())?;
-    let password = field("password").ok_or_else(|| invalid.clone())?;
-    let host = field("host")
-        .or_else(|| non_empty_env("DATABASE_HOST"))
-        .ok_or_else(|| invalid.clone())?;
-    let port = field("port")
-        .or_else(|| non_empty_env("DATABASE_PORT"))
-        .unwrap_or_else(|| "5432".into());
-    let dbname = field("dbname")
-        .or_else(|| non_empty_env("DATABASE_NAME"))
-        .unwrap_or_else(|| "postgres".into());
-    let mut url = format!(
-        "postgres://{}:{}@{host}:{port}/{}",
-        encode(&user),
-        encode(&password),
-        encode(&dbname)
-    );
-    if let Some(sslmode) = field("sslmode") {
-        url.push_str("?sslmode=");
-        url.push_str(&encode(&sslmode));
+    let mut config = tokio_postgres::Config::new();
+    config
+        .user(field("username").ok_or_else(invalid)?)
+        .password(field("password").ok_or_else(invalid)?)
+        .host(
+            field("host")
+                .or(host.map(str::to_owned))
+                .ok_or_else(invalid)?,
+        )
+        .port(
+            field("port")
+                .or(port.map(str::to_owned))
+                .map_or(Ok(5432), |port| port.parse())
+                .map_err(|_| invalid())?,
+        )
+        .dbname(
+            field("dbname")
+                .or(name.map(str::to_owned))
+                .unwrap_or_else(|| "postgres".into()),
+        );
+    if let Some(mode) = field("sslmode") {
+        config.ssl_mode(match mode.as_str() {
+            "disable" => SslMode::Disable,
+            "prefer" => SslMode::Prefer,
+            "require" => SslMode::Require,
+            _ => return Err(invalid()),
+        });
     }
-    Ok(url)
+    Ok(config)
 }
 
 /// The JWT secret: the secret string, or its `secret` field when it is a JSON object.
@@ -147,45 +166,58 @@ pub fn jwt_secret_from_secret(secret: &str) -> Vec<u8> {
     }
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters (for URL user info and paths).
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio_postgres::config::Host;
 
     #[test]
-    fn an_rds_style_secret_becomes_a_url_with_its_password_encoded() {
-        let url = database_url_from_secret(
+    fn an_rds_style_secret_becomes_a_login_with_its_password_intact() {
+        let config = database_from_secret(
             r#"{"username": "max_login", "password": "p@ss:w/rd", "host": "db.internal", "port": 6543, "dbname": "max"}"#,
+            None,
+            None,
+            None,
         )
         .unwrap();
-        assert_eq!(
-            url,
-            "postgres://max_login:p%40ss%3Aw%2Frd@db.internal:6543/max"
-        );
-        let parsed: tokio_postgres::Config = url.parse().unwrap();
-        assert_eq!(parsed.get_password(), Some(&b"p@ss:w/rd"[..]));
+        assert_eq!(config.get_user(), Some("max_login"));
+        assert_eq!(config.get_password(), Some(&b"p@ss:w/rd"[..]));
+        assert_eq!(config.get_hosts(), [Host::Tcp("db.internal".into())]);
+        assert_eq!(config.get_ports(), [6543]);
+        assert_eq!(config.get_dbname(), Some("max"));
+    }
+
+    #[test]
+    fn what_an_rds_managed_secret_lacks_comes_from_the_environment() {
+        let config = database_from_secret(
+            r#"{"username": "u", "password": "p"}"#,
+            Some("db.internal"),
+            Some("5433"),
+            Some("max"),
+        )
+        .unwrap();
+        assert_eq!(config.get_hosts(), [Host::Tcp("db.internal".into())]);
+        assert_eq!(config.get_ports(), [5433]);
+        assert_eq!(config.get_dbname(), Some("max"));
     }
 
     #[test]
     fn a_url_secret_is_taken_as_it_is_and_bad_secrets_are_refused() {
-        assert_eq!(
-            database_url_from_secret(r#"{"url": "postgres://u:p@h/db"}"#).unwrap(),
-            "postgres://u:p@h/db"
+        let config =
+            database_from_secret(r#"{"url": "postgres://u:p@h/db"}"#, None, None, None).unwrap();
+        assert_eq!(config.get_hosts(), [Host::Tcp("h".into())]);
+        assert_eq!(config.get_dbname(), Some("db"));
+        assert!(database_from_secret("not json", None, None, None).is_err());
+        assert!(database_from_secret(r#"{"username": "u"}"#, None, None, None).is_err());
+        assert!(
+            database_from_secret(
+                r#"{"username": "u", "password": "p", "host": "h", "sslmode": "sometimes"}"#,
+                None,
+                None,
+                None
+            )
+            .is_err()
         );
-        assert!(database_url_from_secret("not json").is_err());
-        assert!(database_url_from_secret(r#"{"username": "u"}"#).is_err());
     }
 
     #[test]
@@ -197,8 +229,8 @@ mod tests {
     #[test]
     fn secrets_never_show_in_debug_output() {
         let secrets = Secrets {
-            database_url: "postgres://u:hunter2@h/db".into(),
-            jwt_secret: Some(b"topsecret".to_vec()),
+            database: database_url("postgres://u:hunter2@h/db", "DATABASE_URL").unwrap(),
+            jwt_secret: Some(crate::config::Secret::new(b"topsecret".to_vec())),
         };
         let shown = format!("{secrets:?}");
         assert!(

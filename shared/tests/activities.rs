@@ -1,19 +1,18 @@
 //! Logging activities against a real database: stored once, whatever the retries.
 
 use serde_json::json;
-use shared::activity::{self, NewActivity};
-use shared::auth::TenantId;
-use shared::db::TenantScope;
+use shared::activities::{self, NewActivity};
+use shared::http::activities::LogActivityBody;
+use shared::tenancy::{TenantId, TenantScope};
 use shared::testing::TestDb;
 use shared::time::OffsetDateTime;
 
+/// An activity as the API reads it from a request body and its `Idempotency-Key`.
 fn new_activity(body: serde_json::Value, idempotency_key: Option<&str>) -> NewActivity {
-    NewActivity::from_json(
-        body.as_object().unwrap(),
-        idempotency_key,
-        OffsetDateTime::now_utc(),
-    )
-    .unwrap()
+    serde_json::from_value::<LogActivityBody>(body)
+        .unwrap()
+        .into_activity(idempotency_key, OffsetDateTime::now_utc())
+        .unwrap()
 }
 
 fn seed_body() -> serde_json::Value {
@@ -42,7 +41,7 @@ async fn count(test: &TestDb, tenant: &str) -> i64 {
 async fn a_logged_activity_is_stored_and_shows_in_the_seed_query() {
     let test = TestDb::new().await;
     let tenant = TenantId::parse("macrea").unwrap();
-    let logged = activity::log(
+    let logged = activities::log(
         &test.db(),
         &TenantScope::Verified(&tenant),
         &new_activity(seed_body(), None),
@@ -75,20 +74,20 @@ async fn a_retry_with_the_same_idempotency_key_stores_nothing_twice() {
     let db = test.db();
     let tenant = TenantId::parse("macrea").unwrap();
     let scope = TenantScope::Verified(&tenant);
-    let first = activity::log(&db, &scope, &new_activity(seed_body(), Some("req-1")))
+    let first = activities::log(&db, &scope, &new_activity(seed_body(), Some("req-1")))
         .await
         .unwrap();
     // Even with a different body, the key names the same request.
     let mut changed = seed_body();
     changed["messageSnippet"] = json!("something else");
-    let retry = activity::log(&db, &scope, &new_activity(changed, Some("req-1")))
+    let retry = activities::log(&db, &scope, &new_activity(changed, Some("req-1")))
         .await
         .unwrap();
     assert!(retry.replayed);
     assert_eq!(retry.activity, first.activity);
     assert_eq!(count(&test, "macrea").await, 1);
     // Another key is another activity.
-    activity::log(&db, &scope, &new_activity(seed_body(), Some("req-2")))
+    activities::log(&db, &scope, &new_activity(seed_body(), Some("req-2")))
         .await
         .unwrap();
     assert_eq!(count(&test, "macrea").await, 2);
@@ -102,17 +101,17 @@ async fn an_external_id_with_a_status_names_one_event() {
     let scope = TenantScope::Verified(&tenant);
     let mut sent = seed_body();
     sent["externalId"] = json!("wamid.123");
-    let first = activity::log(&db, &scope, &new_activity(sent.clone(), None))
+    let first = activities::log(&db, &scope, &new_activity(sent.clone(), None))
         .await
         .unwrap();
-    let retried = activity::log(&db, &scope, &new_activity(sent.clone(), None))
+    let retried = activities::log(&db, &scope, &new_activity(sent.clone(), None))
         .await
         .unwrap();
     assert!(retried.replayed);
     assert_eq!(retried.activity.id, first.activity.id);
     let mut delivered = sent;
     delivered["status"] = json!("delivered");
-    let next = activity::log(&db, &scope, &new_activity(delivered, None))
+    let next = activities::log(&db, &scope, &new_activity(delivered, None))
         .await
         .unwrap();
     assert!(!next.replayed);
@@ -129,7 +128,9 @@ async fn concurrent_retries_store_one_activity_and_all_return_it() {
         let db = db.clone();
         let tenant = tenant.clone();
         let new = new.clone();
-        tokio::spawn(async move { activity::log(&db, &TenantScope::Verified(&tenant), &new).await })
+        tokio::spawn(
+            async move { activities::log(&db, &TenantScope::Verified(&tenant), &new).await },
+        )
     });
     let results = futures_util::future::join_all(attempts).await;
     let ids: std::collections::HashSet<_> = results
@@ -147,10 +148,10 @@ async fn idempotency_keys_belong_to_a_tenant() {
     let a = TenantId::parse("tenant-a").unwrap();
     let b = TenantId::parse("tenant-b").unwrap();
     let new = new_activity(seed_body(), Some("shared-key"));
-    let in_a = activity::log(&db, &TenantScope::Verified(&a), &new)
+    let in_a = activities::log(&db, &TenantScope::Verified(&a), &new)
         .await
         .unwrap();
-    let in_b = activity::log(&db, &TenantScope::Verified(&b), &new)
+    let in_b = activities::log(&db, &TenantScope::Verified(&b), &new)
         .await
         .unwrap();
     assert!(!in_b.replayed);
@@ -165,13 +166,13 @@ async fn a_long_snippet_is_stored_truncated_and_back_filled_time_is_kept() {
     body["messageSnippet"] = json!("x".repeat(5000));
     body["occurredAt"] = json!("2026-01-02T03:04:05Z");
     let new = new_activity(body, None);
-    assert!(new.snippet_truncated);
-    let logged = activity::log(&test.db(), &TenantScope::Verified(&tenant), &new)
+    assert!(new.snippet_truncated());
+    let logged = activities::log(&test.db(), &TenantScope::Verified(&tenant), &new)
         .await
         .unwrap();
     assert_eq!(
         logged.activity.message_snippet.unwrap().len(),
-        activity::MAX_SNIPPET_CHARS
+        activities::MAX_SNIPPET_CHARS
     );
     assert_eq!(logged.activity.occurred_at.unix_timestamp(), 1_767_323_045);
 }

@@ -2,9 +2,11 @@
 
 use std::collections::HashSet;
 
-use shared::alerts::{self, ListQuery};
-use shared::auth::TenantId;
-use shared::db::{Access, Stmt, TenantScope};
+use shared::alerts::{self, ListQuery, Severity};
+use shared::db::{Access, Stmt};
+use shared::leads::LeadId;
+use shared::parse::Parse;
+use shared::tenancy::{TenantId, TenantScope};
 use shared::testing::TestDb;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
@@ -25,10 +27,7 @@ async fn insert_alerts(owner: &tokio_postgres::Client, tenant: &str, n: i32) {
 }
 
 fn urgency(alert: &alerts::Alert) -> (usize, bool, shared::time::OffsetDateTime, Uuid) {
-    let rank = alerts::SEVERITIES
-        .iter()
-        .position(|s| *s == alert.severity)
-        .unwrap();
+    let rank = Severity::parse(alert.severity).unwrap().rank() as usize;
     (rank, !alert.escalated, alert.created_at, alert.id)
 }
 
@@ -110,7 +109,7 @@ async fn alerts_filter_by_severity_and_by_lead() {
         &db,
         &scope,
         &ListQuery {
-            severity: Some(1),
+            severity: Some(Severity::Medium),
             ..ListQuery::default()
         },
     )
@@ -132,7 +131,7 @@ async fn alerts_filter_by_severity_and_by_lead() {
         &db,
         &scope,
         &ListQuery {
-            lead_id: Some("lead-7".into()),
+            lead_id: Some(LeadId::parse("lead-7").unwrap()),
             ..ListQuery::default()
         },
     )

@@ -4,12 +4,15 @@
 
 use std::time::Duration;
 
-use shared::activity::{self, NewActivity};
+use shared::activities;
 use shared::admin::{self, RuleChange};
-use shared::alerts::{self, ListQuery};
-use shared::auth::TenantId;
-use shared::db::{Db, TenantScope};
-use shared::evaluator::{self, Summary};
+use shared::alerts::{self, ListQuery, Severity};
+use shared::config::EvaluatorSettings;
+use shared::db::Db;
+use shared::evaluator::{self, Evaluator, Summary};
+use shared::http::activities::LogActivityBody;
+use shared::rules;
+use shared::tenancy::{TenantId, TenantScope};
 use shared::testing::{SEED_INSERT, TestDb};
 use shared::time::OffsetDateTime;
 
@@ -55,19 +58,20 @@ impl World {
             "leadId": lead, "leadName": name, "channel": channel, "direction": direction,
             "status": status,
         });
-        let mut new =
-            NewActivity::from_json(body.as_object().unwrap(), None, OffsetDateTime::now_utc())
-                .unwrap();
+        let mut new = serde_json::from_value::<LogActivityBody>(body)
+            .unwrap()
+            .into_activity(None, OffsetDateTime::now_utc())
+            .unwrap();
         new.occurred_at =
             Some(OffsetDateTime::now_utc() - shared::time::Duration::seconds(ago_seconds));
         let tenant = TenantId::parse(tenant).unwrap();
-        activity::log(&self.db, &TenantScope::Verified(&tenant), &new)
+        activities::log(&self.db, &TenantScope::Verified(&tenant), &new)
             .await
             .unwrap();
     }
 
     async fn evaluate(&self) -> Summary {
-        evaluator::evaluate(&self.db, Duration::from_secs(60))
+        evaluator::evaluate(&self.db, &on(EvaluatorSettings::default().workers))
             .await
             .unwrap()
     }
@@ -137,6 +141,11 @@ impl World {
             .unwrap();
     }
 
+    /// Runs a statement as the tables' owner.
+    async fn owner_sql(&self, sql: &str) {
+        self.test.owner().await.batch_execute(sql).await.unwrap();
+    }
+
     async fn set_rule(&self, tenant: &str, rule: &str, change: RuleChange) {
         let mut owner = self.test.owner().await;
         admin::set_rule(
@@ -148,6 +157,14 @@ impl World {
         )
         .await
         .unwrap();
+    }
+}
+
+/// A pass's settings: a minute per batch, on `workers` connections.
+fn on(workers: usize) -> EvaluatorSettings {
+    EvaluatorSettings {
+        timeout: Duration::from_secs(60),
+        workers,
     }
 }
 
@@ -347,6 +364,30 @@ async fn the_most_actionable_rule_wins_when_several_hold() {
 }
 
 #[tokio::test]
+async fn the_priority_of_the_rules_is_the_order_they_are_listed_in() {
+    let w = World::new().await;
+    // Both NoContact7d and NoReply3d hold: our last message, 8 days ago, got no reply.
+    w.log("t", "lead", SENT_EMAIL, 8 * DAY).await;
+    let reversed: Vec<&rules::Rule> = rules::ALL.into_iter().rev().collect();
+    Evaluator::new(&reversed).pass(&w.db, &on(1)).await.unwrap();
+    assert_eq!(w.kinds("t").await, one("lead", "NoReply3d"));
+
+    // In the declared order, NoContact7d comes first: the next pass puts it in NoReply3d's place.
+    w.test.travel("1 minute").await;
+    w.owner_sql("UPDATE max_lead_states SET next_check_at = now()")
+        .await;
+    Evaluator::new(&rules::ALL)
+        .pass(&w.db, &on(1))
+        .await
+        .unwrap();
+    assert_eq!(w.kinds("t").await, one("lead", "NoContact7d"));
+    assert_eq!(
+        w.resolution("t", "lead", "NoReply3d").await.as_deref(),
+        Some("auto")
+    );
+}
+
+#[tokio::test]
 async fn tenants_can_change_thresholds_severities_and_turn_rules_off() {
     let w = World::new().await;
     for tenant in ["strict", "default"] {
@@ -356,8 +397,8 @@ async fn tenants_can_change_thresholds_severities_and_turn_rules_off() {
         "strict",
         "NoContact7d",
         RuleChange {
-            threshold_seconds: Some(2 * DAY),
-            severity: Some("low".into()),
+            threshold: Some(Duration::from_secs(2 * DAY as u64)),
+            severity: Some(Severity::Low),
             ..RuleChange::default()
         },
     )
@@ -406,7 +447,10 @@ async fn tenants_can_change_thresholds_severities_and_turn_rules_off() {
     let no_contact = rules.iter().find(|r| r.rule == "NoContact7d").unwrap();
     assert!(!no_contact.enabled && no_contact.overridden);
     assert_eq!(
-        (no_contact.threshold_seconds, no_contact.severity.as_str()),
+        (
+            no_contact.threshold.as_secs() as i64,
+            no_contact.severity.as_str()
+        ),
         (2 * DAY, "low")
     );
     let defaults = admin::rules(&mut owner, &TenantId::parse("default").unwrap())
@@ -559,9 +603,10 @@ async fn two_passes_at_once_raise_each_alert_once_without_error() {
         )
         .await
         .unwrap();
+    let settings = on(2);
     let (a, b) = tokio::join!(
-        evaluator::evaluate(&w.db, Duration::from_secs(60)),
-        evaluator::evaluate(&w.db, Duration::from_secs(60))
+        evaluator::evaluate(&w.db, &settings),
+        evaluator::evaluate(&w.db, &settings)
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     let raised = a.raised.values().sum::<u64>() + b.raised.values().sum::<u64>();
@@ -576,9 +621,10 @@ async fn two_passes_at_once_raise_each_alert_once_without_error() {
         .get(0);
     assert_eq!(open, 600);
     // And again, both at once, with nothing left to do.
+    let settings = on(2);
     let (a, b) = tokio::join!(
-        evaluator::evaluate(&w.db, Duration::from_secs(60)),
-        evaluator::evaluate(&w.db, Duration::from_secs(60))
+        evaluator::evaluate(&w.db, &settings),
+        evaluator::evaluate(&w.db, &settings)
     );
     assert!(!a.unwrap().changed_anything() && !b.unwrap().changed_anything());
 }
@@ -609,7 +655,7 @@ async fn a_pass_of_several_batches_shares_them_between_its_workers_and_counts_ea
     let w = World::new().await;
     // More workers than the default, and more than the batches left after the first one.
     let workers = 3;
-    assert!(workers > evaluator::WORKERS && workers <= w.db.max_connections());
+    assert!(workers > EvaluatorSettings::default().workers && workers <= w.db.max_connections());
     let owner = w.test.owner().await;
     let leads = 2 * evaluator::BATCH_SIZE + 500;
     owner
@@ -621,9 +667,7 @@ async fn a_pass_of_several_batches_shares_them_between_its_workers_and_counts_ea
         )
         .await
         .unwrap();
-    let summary = evaluator::evaluate_with(&w.db, Duration::from_secs(60), workers)
-        .await
-        .unwrap();
+    let summary = evaluator::evaluate(&w.db, &on(workers)).await.unwrap();
     assert_eq!(summary.leads_evaluated, leads as u64);
     assert_eq!(summary.raised.get("NoContact7d"), Some(&(leads as u64)));
     let row = owner
@@ -668,9 +712,7 @@ async fn a_batch_that_could_not_reschedule_some_of_its_leads_does_not_end_the_pa
         .await
         .unwrap();
     let stuck = leads / 1000;
-    let summary = evaluator::evaluate_with(&w.db, Duration::from_secs(60), 2)
-        .await
-        .unwrap();
+    let summary = evaluator::evaluate(&w.db, &on(2)).await.unwrap();
     // The first batch came back short of rescheduled leads; the pass went on all the same, and
     // only the leads it could not reschedule are still due.
     let due: i64 = owner
@@ -751,10 +793,11 @@ async fn a_pass_with_nothing_due_reads_an_empty_index_range() {
         .batch_execute("ANALYZE max_lead_states")
         .await
         .unwrap();
+    let evaluator = Evaluator::default();
     let plan: serde_json::Value = owner
         .query_one(
-            &format!("EXPLAIN (ANALYZE, FORMAT JSON) {}", evaluator::EVALUATE),
-            &[&evaluator::BATCH_SIZE],
+            &format!("EXPLAIN (ANALYZE, FORMAT JSON) {}", evaluator.statement()),
+            &[&evaluator::BATCH_SIZE, &evaluator.rule_names()],
         )
         .await
         .unwrap()

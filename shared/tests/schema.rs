@@ -1,8 +1,8 @@
 //! The schema on a freshly migrated database: the seed's checks word for word, migrations that
 //! are safe to run twice, Row Level Security, and the alert counters.
 
-use shared::auth::{Scope, TenantId};
-use shared::db::{Access, Stmt, TenantScope};
+use shared::db::{Access, Stmt};
+use shared::tenancy::{Scope, TenantId, TenantScope};
 use shared::testing::{SEED_INSERT, TestDb};
 use tokio_postgres::types::Type;
 
@@ -252,18 +252,14 @@ async fn a_tenant_cannot_write_rows_of_another_tenant() {
 async fn an_api_key_is_checked_by_the_database_for_tenant_scope_and_revocation() {
     let test = TestDb::new().await;
     let key_text = test.key("tenant-a", &[Scope::ReadAlerts]).await;
-    let key = shared::auth::ApiKey::parse(&key_text).unwrap();
+    let key = shared::tenancy::ApiKey::parse(&key_text).unwrap();
     let db = test.db();
     let run = |scope: Scope| {
         let db = db.clone();
         let key = key.clone();
         async move {
             db.run(
-                &TenantScope::ApiKey {
-                    tenant: key.tenant(),
-                    key_hash: key.hash(),
-                    scope,
-                },
+                &TenantScope::ApiKey { key: &key, scope },
                 Access::ReadOnlySnapshot,
                 &[Stmt {
                     sql: "SELECT current_setting('app.tenant_id')",
@@ -282,12 +278,11 @@ async fn an_api_key_is_checked_by_the_database_for_tenant_scope_and_revocation()
 
     // The same secret presented for another tenant is unknown.
     let forged = key_text.replace("mxk_tenant-a_", "mxk_tenant-b_");
-    let forged = shared::auth::ApiKey::parse(&forged).unwrap();
+    let forged = shared::tenancy::ApiKey::parse(&forged).unwrap();
     let error = db
         .run(
             &TenantScope::ApiKey {
-                tenant: forged.tenant(),
-                key_hash: forged.hash(),
+                key: &forged,
                 scope: Scope::ReadAlerts,
             },
             Access::ReadOnlySnapshot,

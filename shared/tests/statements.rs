@@ -3,8 +3,8 @@
 //! server forgot them or a migration changed what they return.
 
 use shared::alerts::{self, ListQuery};
-use shared::auth::TenantId;
-use shared::db::{Db, TenantScope};
+use shared::db::Db;
+use shared::tenancy::{TenantId, TenantScope};
 use shared::testing::{SEED_INSERT, TestDb};
 
 /// A database holding the seed's manual alert, and a pool of one connection (so that the
@@ -13,7 +13,7 @@ async fn seeded(statement_cache: bool) -> (TestDb, Db) {
     let test = TestDb::new().await;
     test.owner().await.batch_execute(SEED_INSERT).await.unwrap();
     let db = test.db_with(|config| {
-        config.pool_size = 1;
+        config.size = Some(1);
         config.statement_cache = statement_cache;
     });
     (test, db)
@@ -114,7 +114,7 @@ async fn backend_of(connection: &deadpool_postgres::Object) -> String {
 #[tokio::test]
 async fn the_pool_hands_out_the_connection_used_last_whose_statements_are_prepared() {
     let test = TestDb::new().await;
-    let db = test.db_with(|config| config.pool_size = 3);
+    let db = test.db_with(|config| config.size = Some(3));
     // A burst opens three connections; they are given back in this order.
     let (first, second, last) = tokio::join!(db.connection(), db.connection(), db.connection());
     let (first, second, last) = (first.unwrap(), second.unwrap(), last.unwrap());

@@ -2,7 +2,9 @@
 //! (the local server's own, Debian's "snakeoil" certificate for `localhost`, stands in for
 //! Supabase's or RDS's CA).
 
-use shared::db::{Db, DbConfig};
+use shared::admin::parse_url;
+use shared::config::PoolSettings;
+use shared::db::Db;
 use shared::testing::TestDb;
 
 const LOCAL_CERT: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
@@ -12,10 +14,12 @@ fn over_tls(test: &TestDb, ca_cert: Option<&str>) -> Db {
         "{}?sslmode=require",
         test.url.replace("127.0.0.1", "localhost")
     );
-    let mut config = DbConfig::new(url, "max-test");
-    config.ca_cert = ca_cert.map(str::to_owned);
-    config.connect_timeout = std::time::Duration::from_secs(2);
-    Db::connect_lazily(&config).unwrap()
+    let settings = PoolSettings {
+        ca_cert: ca_cert.map(str::to_owned),
+        connect_timeout: std::time::Duration::from_secs(2),
+        ..PoolSettings::default()
+    };
+    Db::connect_lazily(parse_url(&url).unwrap(), &settings, "max-test").unwrap()
 }
 
 #[tokio::test]
@@ -43,7 +47,10 @@ async fn a_server_whose_certificate_is_not_trusted_is_refused() {
 
 #[test]
 fn a_ca_that_is_not_a_certificate_is_a_configuration_error() {
-    let mut config = DbConfig::new("postgres://u@localhost/db?sslmode=require", "max-test");
-    config.ca_cert = Some("/nonexistent/ca.pem".into());
-    assert!(Db::connect_lazily(&config).is_err());
+    let config = parse_url("postgres://u@localhost/db?sslmode=require").unwrap();
+    let settings = PoolSettings {
+        ca_cert: Some("/nonexistent/ca.pem".into()),
+        ..PoolSettings::default()
+    };
+    assert!(Db::connect_lazily(config, &settings, "max-test").is_err());
 }

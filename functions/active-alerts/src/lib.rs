@@ -4,9 +4,9 @@
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
-use shared::alerts::{self, Alert, ListQuery, Stats};
-use shared::auth::Scope;
-use shared::{ApiError, App, health, http};
+use shared::alerts::{self, Alert, Stats};
+use shared::http::{self, ApiError, App, health};
+use shared::tenancy::Scope;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -28,7 +28,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 async fn active_alerts(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     http::expect_method(req, &Method::GET, "GET")?;
     let caller = app.caller(req)?;
-    let query = ListQuery::parse(req.query_string_parameters_ref())?;
+    let query = http::alerts::list_query(req.query_string_parameters_ref())?;
     let scope = app.authorize(&caller, Scope::ReadAlerts).await?;
     let page = alerts::list_active(&app.db, &scope, &query).await?;
     let alerts = page.alerts()?;

@@ -1,7 +1,7 @@
 //! The built binary, run as Lambda runs it: polled by an emulated Runtime API, fed `events/`, with
 //! its secrets read from Secrets Manager (moto's emulator on loopback) at cold start.
 
-use shared::auth::{UserClaims, sign_user_token};
+use shared::tenancy::UserClaims;
 use shared::testing::TestDb;
 use shared::testing::gateway_response;
 use shared::testing::lambda::{FunctionProcess, Moto, RuntimeApi};
@@ -77,18 +77,16 @@ async fn at_cold_start_the_binary_reads_its_secrets_from_secrets_manager_and_log
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let token = sign_user_token(
-        jwt_secret.as_bytes(),
-        &UserClaims {
-            sub: "alice".into(),
-            tenant: "macrea".into(),
-            exp: now + 600,
-            iat: Some(now),
-            scope: None,
-            aud: None,
-            iss: None,
-        },
-    )
+    let token = UserClaims {
+        sub: "alice".into(),
+        tenant: "macrea".into(),
+        exp: now + 600,
+        iat: Some(now),
+        scope: None,
+        aud: None,
+        iss: None,
+    }
+    .sign(jwt_secret.as_bytes())
     .unwrap();
     let mut event: serde_json::Value = serde_json::from_str(ACTIVE).unwrap();
     event["headers"]["authorization"] = serde_json::json!(format!("Bearer {token}"));

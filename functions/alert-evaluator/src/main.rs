@@ -1,21 +1,23 @@
-//! The `alert-evaluator` Lambda function: builds the pool once, then runs a pass per event.
+//! The `alert-evaluator` Lambda function: builds the pool and the evaluation statement once, then
+//! runs a pass per event.
 
 use lambda_runtime::{Error, run, service_fn};
-use shared::db::{Db, DbConfig};
+use shared::config::Config;
+use shared::db::Db;
+use shared::evaluator::Evaluator;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let secrets = shared::secrets::load().await?;
-    let mut config = DbConfig::from_env(secrets.database_url, "alert-evaluator")?;
-    let settings = alert_evaluator::Settings::from_env()?;
+    let mut config = Config::from_env()?;
+    let secrets = shared::secrets::load(&config).await?;
     // One connection per worker of a pass.
-    config.pool_size = settings.workers;
-    let db = Db::connect_lazily(&config)?;
+    config.pool.size = Some(config.evaluator.workers);
+    let db = Db::connect_lazily(secrets.database, &config.pool, "alert-evaluator")?;
     db.warm_up().await;
-    let db = &db;
+    let (db, evaluator, settings) = (&db, &Evaluator::default(), &config.evaluator);
     run(service_fn(move |event| async move {
-        alert_evaluator::handle(db, settings, event).await
+        alert_evaluator::handle(db, evaluator, settings, event).await
     }))
     .await
 }

@@ -3,10 +3,11 @@
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
-use shared::activity::{self, Activity, NewActivity};
-use shared::auth::Scope;
+use shared::activities::{self, Activity, MAX_SNIPPET_CHARS};
+use shared::http::activities::LogActivityBody;
+use shared::http::{self, ApiError, App, body};
+use shared::tenancy::Scope;
 use shared::time::OffsetDateTime;
-use shared::{ApiError, App, http};
 
 #[derive(Serialize)]
 struct Logged {
@@ -31,21 +32,18 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 async fn log_activity(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     http::expect_method(req, &Method::POST, "POST")?;
     let caller = app.caller(req)?;
-    let body = http::json_object(req)?;
-    let new = NewActivity::from_json(
-        &body,
+    let new = body::json::<LogActivityBody>(req)?.into_activity(
         http::header(req, "idempotency-key")?,
         OffsetDateTime::now_utc(),
     )?;
     let scope = app.authorize(&caller, Scope::LogActivities).await?;
-    let logged = activity::log(&app.db, &scope, &new).await?;
+    let logged = activities::log(&app.db, &scope, &new).await?;
     let mut warnings = Vec::new();
-    if new.snippet_truncated && !logged.replayed {
+    if new.snippet_truncated() && !logged.replayed {
         warnings.push(Warning {
             code: "message_snippet_truncated",
             message: format!(
-                "messageSnippet was longer than {} characters and was stored truncated.",
-                activity::MAX_SNIPPET_CHARS
+                "messageSnippet was longer than {MAX_SNIPPET_CHARS} characters and was stored truncated."
             ),
         });
     }

@@ -5,7 +5,7 @@ use lambda_http::{Error, run, service_fn};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let app = shared::App::load("log-activity").await?;
+    let app = shared::http::App::load("log-activity").await?;
     app.db.warm_up().await;
     let app = &app;
     run(service_fn(move |req| async move {

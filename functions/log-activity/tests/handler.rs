@@ -1,8 +1,8 @@
 //! The handler, fed the sample events of `events/`, against a real database.
 
 use serde_json::json;
-use shared::App;
-use shared::auth::Scope;
+use shared::http::App;
+use shared::tenancy::Scope;
 use shared::testing::{TestDb, event, event_with, status_and_json};
 
 const VALID: &str = include_str!("../../../events/log-activity.json");

@@ -1,6 +1,6 @@
 //! The built binary, run as Lambda runs it: polled by an emulated Runtime API, fed `events/`.
 
-use shared::auth::EVENTS_FIXTURE_KEY;
+use shared::tenancy::EVENTS_FIXTURE_KEY;
 use shared::testing::TestDb;
 use shared::testing::gateway_response;
 use shared::testing::lambda::{FunctionProcess, RuntimeApi};

@@ -4,9 +4,9 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use shared::alerts::{self, Alert};
-use shared::auth::Scope;
+use shared::http::{self, ApiError, App, body};
+use shared::tenancy::Scope;
 use shared::uuid::Uuid;
-use shared::{ApiError, App, http};
 
 #[derive(Serialize)]
 struct Resolved<'a> {
@@ -25,7 +25,7 @@ fn not_found() -> ApiError {
 async fn resolve_alert(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     http::expect_method(req, &Method::POST, "POST")?;
     let caller = app.caller(req)?;
-    http::optional_json_body(req)?;
+    body::optional_json(req)?;
     // An id that cannot exist is as unknown as one that does not.
     let id = req
         .path_parameters_ref()

@@ -1,6 +1,6 @@
 //! The handler, fed the sample events of `events/`, against a real database.
 
-use shared::App;
+use shared::http::App;
 use shared::testing::{TestDb, event, status_and_json};
 
 const RESOLVE: &str = include_str!("../../../events/resolve-alert.json");

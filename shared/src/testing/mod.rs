@@ -7,9 +7,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio_postgres::Client;
 
+use crate::activities::{Channel, Direction, NewActivity, Status};
 use crate::admin;
-use crate::auth::{ApiKey, EVENTS_FIXTURE_KEY, Scope, TenantId};
-use crate::db::{Db, DbConfig};
+use crate::config::PoolSettings;
+use crate::db::Db;
+use crate::http::App;
+use crate::leads::LeadId;
+use crate::parse::Parse;
+use crate::tenancy::{ApiKey, EVENTS_FIXTURE_KEY, JwtVerifier, Scope, TenantId, UserClaims};
 
 /// The seed checklist's manual test alert (phase 4.2), word for word.
 pub const SEED_INSERT: &str = r#"INSERT INTO max_alerts (tenant_id, lead_id, type, severity, message, suggested_action) VALUES ('macrea','test_prod_alert','NoContact7d','high','Test alerte production','{"label": "Test Action", "action": "test"}'::jsonb);"#;
@@ -63,11 +68,14 @@ impl TestDb {
     }
 
     /// A pool on this database, with settings changed by `configure`.
-    pub fn db_with(&self, configure: impl FnOnce(&mut DbConfig)) -> Db {
-        let mut config = DbConfig::new(self.url.clone(), "max-test");
-        config.pool_size = 4;
-        configure(&mut config);
-        Db::connect_lazily(&config).expect("pool")
+    pub fn db_with(&self, configure: impl FnOnce(&mut PoolSettings)) -> Db {
+        let mut settings = PoolSettings {
+            size: Some(4),
+            ..PoolSettings::default()
+        };
+        configure(&mut settings);
+        let config = admin::parse_url(&self.url).expect("test database URL");
+        Db::connect_lazily(config, &settings, "max-test").expect("pool")
     }
 
     /// A connection as the tables' owner (a superuser here), for setting up and checking.
@@ -131,8 +139,7 @@ impl TestDb {
         admin::ensure_tenant(&mut client, key.tenant(), "Macrea")
             .await
             .expect("tenant");
-        let scopes: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
-        admin::register_key(&mut client, &key, &scopes, Some("events fixture"))
+        admin::register_key(&mut client, &key, &Scope::ALL, Some("events fixture"))
             .await
             .expect("register events key");
     }
@@ -184,11 +191,14 @@ pub fn status_and_json(
 }
 
 /// An app whose database cannot be reached (nothing listens on port 9 here).
-pub fn unreachable_app() -> crate::App {
-    let mut config = DbConfig::new("postgres://max@127.0.0.1:9/none", "max-test");
-    config.connect_timeout = std::time::Duration::from_millis(500);
-    crate::App::new(
-        Db::connect_lazily(&config).expect("pool"),
+pub fn unreachable_app() -> App {
+    let settings = PoolSettings {
+        connect_timeout: std::time::Duration::from_millis(500),
+        ..PoolSettings::default()
+    };
+    let config = admin::parse_url("postgres://max@127.0.0.1:9/none").expect("URL");
+    App::new(
+        Db::connect_lazily(config, &settings, "max-test").expect("pool"),
         Some(jwt_verifier()),
     )
 }
@@ -197,8 +207,8 @@ pub fn unreachable_app() -> crate::App {
 pub const TEST_JWT_SECRET: &[u8] = b"test-secret-for-dashboard-tokens-only";
 
 /// The token verifier of test apps (no audience or issuer).
-pub fn jwt_verifier() -> crate::auth::JwtVerifier {
-    crate::auth::JwtVerifier::hs256(TEST_JWT_SECRET, None, None).expect("test secret")
+pub fn jwt_verifier() -> JwtVerifier {
+    JwtVerifier::hs256(TEST_JWT_SECRET, None, None).expect("test secret")
 }
 
 /// A token for a dashboard user of a tenant, valid for an hour, with the default scopes.
@@ -207,18 +217,16 @@ pub fn user_token(tenant: &str, user: &str) -> String {
         .duration_since(UNIX_EPOCH)
         .expect("clock")
         .as_secs();
-    crate::auth::sign_user_token(
-        TEST_JWT_SECRET,
-        &crate::auth::UserClaims {
-            sub: user.to_owned(),
-            tenant: tenant.to_owned(),
-            exp: now + 3600,
-            iat: Some(now),
-            scope: None,
-            aud: None,
-            iss: None,
-        },
-    )
+    UserClaims {
+        sub: user.to_owned(),
+        tenant: tenant.to_owned(),
+        exp: now + 3600,
+        iat: Some(now),
+        scope: None,
+        aud: None,
+        iss: None,
+    }
+    .sign(TEST_JWT_SECRET)
     .expect("sign")
 }
 
@@ -235,4 +243,15 @@ pub fn gateway_response(response: &serde_json::Value) -> (u64, serde_json::Value
         text.as_bytes().to_vec()
     };
     (status, serde_json::from_slice(&bytes).expect("a JSON body"))
+}
+
+/// An activity of `lead`, happening now, from its channel, direction and status as the API reads
+/// them (`("whatsapp", "out", "sent")`).
+pub fn activity(lead: &str, (channel, direction, status): (&str, &str, &str)) -> NewActivity {
+    NewActivity::new(
+        LeadId::parse(lead).expect("lead id"),
+        Channel::parse(channel).expect("channel"),
+        Direction::parse(direction).expect("direction"),
+        Status::parse(status).expect("status"),
+    )
 }

@@ -1,6 +1,10 @@
-//! The HTTP routes, as the API Gateway, `cargo lambda watch` and the local runner serve them.
+//! The HTTP routes, as the API Gateway (`infra/template.yaml`), `cargo lambda watch` (the root
+//! `Cargo.toml`) and `max-local serve` serve them; a test checks that the three agree.
 
-/// One route: method, path (with `{name}` parameters) and the function that serves it.
+use std::sync::LazyLock;
+
+/// One route: method, path (with `{name}` parameters, as API Gateway writes them) and the function
+/// that serves it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
     pub method: &'static str,
@@ -39,43 +43,65 @@ pub const ROUTES: [Route; 4] = [
     },
 ];
 
+/// The routes of one path, and its `Allow` header.
+struct Methods {
+    routes: Vec<&'static Route>,
+    allow: String,
+}
+
+static ROUTER: LazyLock<matchit::Router<Methods>> = LazyLock::new(|| {
+    let mut router = matchit::Router::new();
+    let mut paths: Vec<&str> = ROUTES.iter().map(|route| route.path).collect();
+    paths.sort_unstable();
+    paths.dedup();
+    for path in paths {
+        let routes: Vec<&Route> = ROUTES.iter().filter(|r| r.path == path).collect();
+        let allow = routes
+            .iter()
+            .map(|r| r.method)
+            .collect::<Vec<_>>()
+            .join(", ");
+        router
+            .insert(path, Methods { routes, allow })
+            .expect("the routes do not overlap");
+    }
+    router
+});
+
 /// What a method and path lead to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteMatch {
     /// The route, with its path parameters.
-    Found(&'static Route, Vec<(&'static str, String)>),
+    Found(&'static Route, Vec<(String, String)>),
     /// The path exists with other methods (listed for `Allow`).
     MethodNotAllowed(&'static str),
     NotFound,
 }
 
-/// Finds the route of a request path (without query string).
+/// Finds the route of a request path (without query string); a trailing slash is tolerated.
 pub fn find(method: &str, path: &str) -> RouteMatch {
-    let mut allowed = None;
-    for route in &ROUTES {
-        if let Some(params) = match_path(route.path, path) {
-            if route.method.eq_ignore_ascii_case(method) {
-                return RouteMatch::Found(route, params);
-            }
-            allowed = Some(route.method);
-        }
+    let trimmed = path.trim_end_matches('/');
+    let Ok(found) = ROUTER.at(if trimmed.is_empty() { "/" } else { trimmed }) else {
+        return RouteMatch::NotFound;
+    };
+    // A parameter names something: an empty segment is no path of ours.
+    if found.params.iter().any(|(_, value)| value.is_empty()) {
+        return RouteMatch::NotFound;
     }
-    allowed.map_or(RouteMatch::NotFound, RouteMatch::MethodNotAllowed)
-}
-
-fn match_path(pattern: &'static str, path: &str) -> Option<Vec<(&'static str, String)>> {
-    let mut params = Vec::new();
-    let mut actual = path.trim_end_matches('/').split('/');
-    for expected in pattern.split('/') {
-        let segment = actual.next()?;
-        match expected.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            Some(name) if !segment.is_empty() => params.push((name, segment.to_owned())),
-            Some(_) => return None,
-            None if expected == segment => {}
-            None => return None,
-        }
+    let params = found
+        .params
+        .iter()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+    match found
+        .value
+        .routes
+        .iter()
+        .find(|route| route.method.eq_ignore_ascii_case(method))
+    {
+        Some(route) => RouteMatch::Found(route, params),
+        None => RouteMatch::MethodNotAllowed(&found.value.allow),
     }
-    actual.next().is_none().then_some(params)
 }
 
 #[cfg(test)]
@@ -88,7 +114,7 @@ mod tests {
             panic!("no match");
         };
         assert_eq!(route.function, "resolve-alert");
-        assert_eq!(params, vec![("id", "abc".to_owned())]);
+        assert_eq!(params, vec![("id".to_owned(), "abc".to_owned())]);
     }
 
     #[test]

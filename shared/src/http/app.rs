@@ -1,10 +1,11 @@
-//! What a function builds once at cold start and lends to every request.
+//! What an HTTP function builds once at cold start and lends to every request.
 
 use lambda_http::Request;
 
-use crate::auth::{Caller, Credential, JwtVerifier, Scope};
-use crate::db::{Access, ConfigError, Db, DbConfig, TenantScope};
-use crate::error::ApiError;
+use super::{ApiError, Caller};
+use crate::config::{Config, ConfigError};
+use crate::db::{Access, Db};
+use crate::tenancy::{Credential, JwtVerifier, Scope, TenantScope};
 
 /// The state of a running function: built in `main`, shared by every invocation.
 #[derive(Clone)]
@@ -19,25 +20,24 @@ impl App {
         Self { db, jwt }
     }
 
-    /// Cold start: reads the secrets (Secrets Manager or environment, see [`crate::secrets`]),
-    /// builds the pool (see [`DbConfig::from_env`]) and the token verifier (at least 32 bytes,
-    /// with the optional `JWT_AUDIENCE` and `JWT_ISSUER`).
-    pub async fn load(function: &str) -> Result<Self, ConfigError> {
-        let secrets = crate::secrets::load().await?;
-        let config = DbConfig::from_env(secrets.database_url, function)?;
-        let non_empty = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
-        let jwt = match secrets.jwt_secret {
-            None => None,
-            Some(secret) => Some(
+    /// Cold start of the function `name`: reads the configuration and the secrets, builds the
+    /// pool and the token verifier.
+    pub async fn load(name: &str) -> Result<Self, ConfigError> {
+        let config = Config::from_env()?;
+        let secrets = crate::secrets::load(&config).await?;
+        let jwt = secrets
+            .jwt_secret
+            .map(|secret| {
                 JwtVerifier::hs256(
-                    &secret,
-                    non_empty("JWT_AUDIENCE").as_deref(),
-                    non_empty("JWT_ISSUER").as_deref(),
+                    secret.expose(),
+                    config.tokens.audience.as_deref(),
+                    config.tokens.issuer.as_deref(),
                 )
-                .map_err(|_| ConfigError::Invalid("JWT_SECRET"))?,
-            ),
-        };
-        Ok(Self::new(Db::connect_lazily(&config)?, jwt))
+                .map_err(|_| ConfigError::Invalid("JWT_SECRET"))
+            })
+            .transpose()?;
+        let db = Db::connect_lazily(secrets.database, &config.pool, name)?;
+        Ok(Self::new(db, jwt))
     }
 
     /// The caller of a request (401 when it has no usable credential).
@@ -59,11 +59,7 @@ impl App {
             || ApiError::forbidden("X-Tenant names another tenant than the credential's.");
         match &caller.credential {
             Credential::ApiKey(key) => {
-                let tenant_scope = TenantScope::ApiKey {
-                    tenant: key.tenant(),
-                    key_hash: key.hash(),
-                    scope,
-                };
+                let tenant_scope = TenantScope::ApiKey { key, scope };
                 if caller.asks_for_another_tenant() {
                     self.db
                         .run(&tenant_scope, Access::ReadOnlySnapshot, &[])

@@ -4,8 +4,8 @@ use lambda_http::Body;
 use lambda_http::http::{Response, StatusCode};
 use serde::Serialize;
 
+use super::ApiError;
 use crate::db::Db;
-use crate::error::ApiError;
 
 #[derive(Serialize)]
 struct Healthy {
@@ -16,7 +16,7 @@ struct Healthy {
 
 pub async fn check(db: &Db) -> Result<Response<Body>, ApiError> {
     match db.ping().await {
-        Ok(()) => Ok(crate::http::json(
+        Ok(()) => Ok(super::json(
             StatusCode::OK,
             &Healthy {
                 success: true,
@@ -25,7 +25,7 @@ pub async fn check(db: &Db) -> Result<Response<Body>, ApiError> {
             },
         )),
         Err(error) => {
-            tracing::warn!(error = %error, "health check: database unavailable");
+            tracing::warn!(%error, "health check: database unavailable");
             Err(ApiError::unavailable())
         }
     }

@@ -1,14 +1,19 @@
 //! The one place where an expected failure becomes an HTTP status and a JSON error body.
 //!
 //! Every error a client sees is `{"success": false, "error": {"code", "message"}}` with a stable
-//! `code` and a message that is safe to show: never SQL, a stack or a connection string. The whole
-//! cause is logged by whoever creates a 5xx error, with `tracing` fields.
+//! `code` and a message that is safe to show: never SQL, a stack or a connection string. Domain
+//! failures ([`DbError`], [`TokenRefused`], a field that is not [`Invalid`]) become `ApiError`s
+//! here; a 5xx is logged with its whole cause where it is made.
 
 use std::borrow::Cow;
 
 use lambda_http::Body;
 use lambda_http::http::{HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
+
+use crate::db::DbError;
+use crate::parse::Invalid;
+use crate::tenancy::{Refusal, TokenRefused};
 
 /// How long a client should wait before retrying when the database is unavailable.
 pub const RETRY_AFTER_SECONDS: u32 = 2;
@@ -47,6 +52,21 @@ impl ApiError {
         Self {
             field: Some(field),
             ..Self::new(StatusCode::BAD_REQUEST, "invalid_field", message)
+        }
+    }
+
+    /// 400: a field is not what it must be ("leadId must not be empty.").
+    pub fn field_is(field: &'static str, invalid: Invalid) -> Self {
+        Self::invalid_field(field, format!("{field} {invalid}"))
+    }
+
+    /// 400: a required field is missing; `expected` says what it must be, when that helps.
+    pub fn field_required(field: &'static str, expected: Option<Invalid>) -> Self {
+        match expected {
+            Some(expected) => {
+                Self::invalid_field(field, format!("{field} is required; {field} {expected}"))
+            }
+            None => Self::invalid_field(field, format!("{field} is required.")),
         }
     }
 
@@ -133,7 +153,7 @@ impl ApiError {
             #[serde(skip_serializing_if = "Option::is_none")]
             field: Option<&'a str>,
         }
-        let mut response = crate::http::json(
+        let mut response = super::json(
             self.status,
             &Envelope {
                 success: false,
@@ -155,6 +175,31 @@ impl ApiError {
                 .insert(header::ALLOW, HeaderValue::from_static(allow));
         }
         response
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(error: DbError) -> Self {
+        match Refusal::of(&error) {
+            Some(Refusal::UnknownKey) => ApiError::unauthorized("Invalid or revoked credential."),
+            Some(Refusal::MissingScope) => {
+                ApiError::forbidden("This credential may not perform this operation.")
+            }
+            None if error.is_unavailable() => {
+                tracing::warn!(%error, "database unavailable");
+                ApiError::unavailable()
+            }
+            None => {
+                tracing::error!(%error, "database error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<TokenRefused> for ApiError {
+    fn from(TokenRefused: TokenRefused) -> Self {
+        ApiError::unauthorized("Invalid or expired token.")
     }
 }
 
@@ -186,7 +231,16 @@ mod tests {
 
     #[test]
     fn a_field_error_names_the_field() {
-        let response = ApiError::invalid_field("leadId", "leadId is required.").into_response();
+        let response = ApiError::field_required("leadId", None).into_response();
         assert_eq!(body_json(&response)["error"]["field"], "leadId");
+        assert_eq!(
+            body_json(&response)["error"]["message"],
+            "leadId is required."
+        );
+    }
+
+    #[test]
+    fn a_refused_token_is_a_401() {
+        assert_eq!(ApiError::from(TokenRefused).status, 401);
     }
 }

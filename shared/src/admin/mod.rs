@@ -1,0 +1,201 @@
+//! Operator work: creating and migrating the database, tenants and API keys, rule settings. Used
+//! by the local runner (`max-local`) and tests; never by the functions, which cannot even reach
+//! these tables.
+//!
+//! These run as the tables' owner. Where the owner is subject to Row Level Security (on a managed
+//! PostgreSQL the owner is often not a superuser), each transaction names its tenant first.
+
+mod keys;
+mod migrate;
+mod rules;
+
+use std::fmt;
+use std::str::FromStr;
+
+use tokio_postgres::config::Host;
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, NoTls};
+
+pub use keys::{
+    KeyInfo, create_key, ensure_tenant, list_keys, register_key, revoke_key, revoke_labelled,
+};
+pub use migrate::migrate;
+pub use rules::{RuleChange, RuleSetting, rules, set_rule};
+
+use crate::tenancy::TenantId;
+
+/// Any failure of an operator command, with a message fit for a terminal (never a password).
+#[derive(Debug)]
+pub struct AdminError(String);
+
+impl fmt::Display for AdminError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for AdminError {}
+
+impl AdminError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+
+    /// The SQLSTATE behind this error, when the database raised it.
+    pub fn sqlstate(&self) -> Option<&str> {
+        self.0
+            .strip_prefix("database error ")
+            .and_then(|rest| rest.split(':').next())
+    }
+}
+
+impl From<tokio_postgres::Error> for AdminError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        match error.as_db_error() {
+            Some(db) => Self(format!(
+                "database error {}: {}",
+                db.code().code(),
+                db.message()
+            )),
+            None => Self(format!("database connection error: {error}")),
+        }
+    }
+}
+
+/// A connection URL read into settings.
+pub fn parse_url(url: &str) -> Result<tokio_postgres::Config, AdminError> {
+    tokio_postgres::Config::from_str(url).map_err(|_| {
+        AdminError::new("DATABASE_URL must be a URL: postgres://user@host:port/database")
+    })
+}
+
+/// Where a connection goes, for messages: `postgres://user@host:port/database`, never the password.
+pub fn describe(config: &tokio_postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(name)) => name.clone(),
+        #[cfg(unix)]
+        Some(Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config
+        .get_user()
+        .map(|user| format!("{user}@"))
+        .unwrap_or_default();
+    let database = config.get_dbname().unwrap_or("");
+    format!("postgres://{user}{host}:{port}/{database}")
+}
+
+/// Opens one connection to the database a URL names, with its driver task running in the
+/// background.
+pub async fn connect(url: &str) -> Result<Client, AdminError> {
+    connect_to(&parse_url(url)?).await
+}
+
+/// Opens one connection, with its driver task running in the background.
+pub async fn connect_to(config: &tokio_postgres::Config) -> Result<Client, AdminError> {
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "admin connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// The same URL naming another database (`postgres://u@h:5432/<name>?...`).
+pub fn with_database(url: &str, name: &str) -> Result<String, AdminError> {
+    let mut parsed = url::Url::parse(url).map_err(|_| {
+        AdminError::new("DATABASE_URL must be a URL: postgres://user@host:port/database")
+    })?;
+    parsed.set_path(name);
+    Ok(parsed.into())
+}
+
+/// Creates the database of `url` if it does not exist yet (connecting to `postgres` to do so).
+/// Returns whether it was created.
+pub async fn ensure_database(url: &str) -> Result<bool, AdminError> {
+    let config = parse_url(url)?;
+    let name = config
+        .get_dbname()
+        .ok_or_else(|| AdminError::new("DATABASE_URL names no database"))?
+        .to_owned();
+    match connect_to(&config).await {
+        Ok(_) => return Ok(false),
+        Err(error) if error.sqlstate() != Some("3D000") => return Err(error),
+        Err(_) => {}
+    }
+    let mut server = config.clone();
+    server.dbname("postgres");
+    let admin = connect_to(&server).await?;
+    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+    match admin
+        .batch_execute(&format!("CREATE DATABASE {quoted}"))
+        .await
+    {
+        Ok(()) => Ok(true),
+        // Created meanwhile by someone else.
+        Err(error)
+            if error
+                .as_db_error()
+                .is_some_and(|db| db.code().code() == "42P04") =>
+        {
+            Ok(false)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Runs `work` in a transaction where `app.tenant_id` names the tenant, so that Row Level Security
+/// lets an owner who is not a superuser reach that tenant's rows.
+async fn in_tenant<T>(
+    client: &mut Client,
+    tenant: &TenantId,
+    work: impl AsyncFnOnce(&tokio_postgres::Transaction<'_>) -> Result<T, tokio_postgres::Error>,
+) -> Result<T, AdminError> {
+    let tx = client.transaction().await?;
+    tx.query_typed(
+        "SELECT set_config('app.tenant_id', $1, true)",
+        &[(&tenant.as_str(), Type::TEXT)],
+    )
+    .await?;
+    let result = work(&tx).await?;
+    tx.commit().await?;
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_can_name_another_database() {
+        assert_eq!(
+            with_database("postgres://u:p@h:5432/max?sslmode=disable", "postgres").unwrap(),
+            "postgres://u:p@h:5432/postgres?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgresql://h", "x").unwrap(),
+            "postgresql://h/x"
+        );
+        assert_eq!(
+            parse_url("postgres://h:1/max_local?application_name=x")
+                .unwrap()
+                .get_dbname(),
+            Some("max_local")
+        );
+        assert_eq!(parse_url("postgres://h:1").unwrap().get_dbname(), None);
+    }
+
+    #[test]
+    fn connections_are_described_without_their_password() {
+        let config =
+            parse_url("postgres://app:s3cret@db.example:6543/max?sslmode=require").unwrap();
+        assert_eq!(describe(&config), "postgres://app@db.example:6543/max");
+        let config = parse_url("postgres://postgres@127.0.0.1:5432/max_local").unwrap();
+        assert_eq!(
+            describe(&config),
+            "postgres://postgres@127.0.0.1:5432/max_local"
+        );
+    }
+}

@@ -1,0 +1,197 @@
+//! Alerts: a tenant's open alerts, listed most urgent first ([`list_active`]), and resolving one
+//! by hand ([`resolve`]). The rules that raise and clear them are in `crate::rules`.
+
+mod list;
+mod resolve;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use strum::{EnumString, IntoStaticStr, VariantNames};
+use time::OffsetDateTime;
+use tokio_postgres::Row;
+use tokio_postgres::types::Json;
+use uuid::Uuid;
+
+pub use list::{
+    ACTIVE_ALERTS, ACTIVE_ALERTS_OF_LEAD, Cursor, DEFAULT_LIMIT, ListQuery, MAX_LIMIT, Page, STATS,
+    list_active,
+};
+pub use resolve::{RESOLVE, resolve};
+
+use crate::db::DbError;
+use crate::parse::{self, Invalid, Parse};
+
+/// How urgent an alert is, most urgent first: its position is the `severity_rank` column.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, EnumString, IntoStaticStr, VariantNames,
+)]
+#[strum(serialize_all = "lowercase", ascii_case_insensitive)]
+pub enum Severity {
+    High,
+    Medium,
+    Low,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// The position in urgency order (`max_alerts.severity_rank`): 0 is the most urgent.
+    pub fn rank(self) -> i16 {
+        self as i16
+    }
+}
+
+impl Parse for Severity {
+    fn parse(text: &str) -> Result<Self, Invalid> {
+        parse::one_of(text)
+    }
+
+    const EXPECTED: Option<Invalid> = Some(Invalid::NotOneOf(Severity::VARIANTS));
+}
+
+/// An alert, as the API shows it: read in place from the row the database returned (the texts
+/// and the JSON of `suggestedAction` are not copied, nor parsed into a tree), then serialised.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Alert<'a> {
+    pub id: Uuid,
+    pub lead_id: &'a str,
+    pub lead_name: Option<&'a str>,
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub severity: &'a str,
+    pub message: &'a str,
+    pub suggested_action: Option<RawJson<'a>>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub resolved_at: Option<OffsetDateTime>,
+    pub resolved_by: Option<&'a str>,
+    /// `manual` (a person or a caller) or `auto` (the condition cleared).
+    pub resolution: Option<&'a str>,
+    pub escalated: bool,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub escalated_at: Option<OffsetDateTime>,
+}
+
+/// JSON passed through as the database stored it (`jsonb`, read by `postgres-types`).
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(transparent)]
+pub struct RawJson<'a>(pub &'a RawValue);
+
+impl PartialEq for RawJson<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+/// The columns every alert query returns, in this order (see [`column`]).
+macro_rules! alert_columns {
+    () => {
+        "id, lead_id, lead_name, type, severity, message, suggested_action, created_at, \
+         resolved_at, resolved_by, resolution, escalated_at, severity_rank, not_escalated"
+    };
+}
+use alert_columns;
+
+/// The positions of the columns of [`alert_columns`]: read by index, not by name, as a page reads
+/// 14 columns of up to 200 rows.
+mod column {
+    pub const ID: usize = 0;
+    pub const LEAD_ID: usize = 1;
+    pub const LEAD_NAME: usize = 2;
+    pub const TYPE: usize = 3;
+    pub const SEVERITY: usize = 4;
+    pub const MESSAGE: usize = 5;
+    pub const SUGGESTED_ACTION: usize = 6;
+    pub const CREATED_AT: usize = 7;
+    pub const RESOLVED_AT: usize = 8;
+    pub const RESOLVED_BY: usize = 9;
+    pub const RESOLUTION: usize = 10;
+    pub const ESCALATED_AT: usize = 11;
+    pub const SEVERITY_RANK: usize = 12;
+    pub const NOT_ESCALATED: usize = 13;
+}
+
+/// An alert's row, as the database returned it; [`AlertRow::alert`] reads it.
+#[derive(Debug)]
+pub struct AlertRow(Row);
+
+impl AlertRow {
+    pub fn alert(&self) -> Result<Alert<'_>, DbError> {
+        let row = &self.0;
+        let escalated_at: Option<OffsetDateTime> = row.try_get(column::ESCALATED_AT)?;
+        let suggested_action: Option<Json<&RawValue>> = row.try_get(column::SUGGESTED_ACTION)?;
+        Ok(Alert {
+            id: row.try_get(column::ID)?,
+            lead_id: row.try_get(column::LEAD_ID)?,
+            lead_name: row.try_get(column::LEAD_NAME)?,
+            kind: row.try_get(column::TYPE)?,
+            severity: row.try_get(column::SEVERITY)?,
+            message: row.try_get(column::MESSAGE)?,
+            suggested_action: suggested_action.map(|Json(value)| RawJson(value)),
+            created_at: row.try_get(column::CREATED_AT)?,
+            resolved_at: row.try_get(column::RESOLVED_AT)?,
+            resolved_by: row.try_get(column::RESOLVED_BY)?,
+            resolution: row.try_get(column::RESOLUTION)?,
+            escalated: escalated_at.is_some(),
+            escalated_at,
+        })
+    }
+}
+
+/// Counts of a tenant's active alerts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    pub total: i64,
+    pub high: i64,
+    pub medium: i64,
+    pub low: i64,
+    pub escalated: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_column_positions_match_the_column_list() {
+        let names: Vec<&str> = alert_columns!().split(',').map(str::trim).collect();
+        let positions = [
+            ("id", column::ID),
+            ("lead_id", column::LEAD_ID),
+            ("lead_name", column::LEAD_NAME),
+            ("type", column::TYPE),
+            ("severity", column::SEVERITY),
+            ("message", column::MESSAGE),
+            ("suggested_action", column::SUGGESTED_ACTION),
+            ("created_at", column::CREATED_AT),
+            ("resolved_at", column::RESOLVED_AT),
+            ("resolved_by", column::RESOLVED_BY),
+            ("resolution", column::RESOLUTION),
+            ("escalated_at", column::ESCALATED_AT),
+            ("severity_rank", column::SEVERITY_RANK),
+            ("not_escalated", column::NOT_ESCALATED),
+        ];
+        assert_eq!(names.len(), positions.len());
+        for (name, position) in positions {
+            assert_eq!(names[position], name);
+        }
+    }
+
+    #[test]
+    fn severities_rank_most_urgent_first_as_the_schema_does() {
+        assert_eq!(Severity::VARIANTS, ["high", "medium", "low"]);
+        assert_eq!(
+            [Severity::High, Severity::Medium, Severity::Low].map(Severity::rank),
+            [0, 1, 2]
+        );
+        assert_eq!(Severity::parse(" HIGH"), Ok(Severity::High));
+        assert_eq!(
+            Severity::parse("med").unwrap_err().to_string(),
+            "must be one of: high, medium, low."
+        );
+    }
+}

@@ -1,0 +1,155 @@
+//! The database: a pool built once per process, and transactions sent as one pipeline
+//! ([`Db::run`]). It knows nothing of tenants: each transaction starts with the statement its
+//! caller's [`Opening`] gives (`crate::tenancy` opens one for a tenant).
+//!
+//! On a direct (or session-mode pooled) connection, each statement is prepared once per connection
+//! and its plan reused (`DATABASE_STATEMENT_CACHE=on`, the default): parsing and planning would
+//! otherwise cost PostgreSQL more than running these statements. Behind a transaction-mode pooler
+//! (PgBouncer before 1.21, Supabase's pooler on port 6543, RDS Proxy), a prepared statement may
+//! be on another server connection at the next transaction, so there statements must be unnamed
+//! (`DATABASE_STATEMENT_CACHE=off`): nothing then outlives the transaction.
+
+mod error;
+mod pipeline;
+mod tls;
+
+use std::time::Duration;
+
+use deadpool_postgres::{
+    Hook, HookError, Manager, ManagerConfig, Object, Pool, QueueMode, RecyclingMethod, Runtime,
+    Timeouts,
+};
+use tokio_postgres::config::SslMode;
+use tokio_postgres::{NoTls, Row};
+
+pub use error::DbError;
+pub use pipeline::{Access, Opening, OpeningStmt, Stmt};
+
+use crate::config::{ConfigError, DEFAULT_POOL_SIZE, PoolSettings};
+
+/// A connection idle for longer than this is checked before reuse: a Lambda instance may have been
+/// frozen, and a pooler or NAT may have dropped the connection meanwhile.
+const VERIFY_AFTER_IDLE: Duration = Duration::from_secs(30);
+
+/// The database of a process: a pool built once at start-up and shared by every request.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    statement_timeout: String,
+    /// Statements are prepared once per connection (see the module's documentation).
+    prepared: bool,
+}
+
+impl Db {
+    /// Builds the pool for the database `pg` names, shown as `application_name` in
+    /// `pg_stat_activity`; no connection is opened until one is needed (see [`Db::warm_up`]).
+    pub fn connect_lazily(
+        mut pg: tokio_postgres::Config,
+        settings: &PoolSettings,
+        application_name: &str,
+    ) -> Result<Self, ConfigError> {
+        if pg.get_connect_timeout().is_none() {
+            pg.connect_timeout(settings.connect_timeout);
+        }
+        if pg.get_application_name().is_none() {
+            pg.application_name(application_name);
+        }
+        pg.keepalives_idle(Duration::from_secs(30));
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        // TLS when the connection asks for it (`sslmode=require`): certificates are verified
+        // against the public roots and `DATABASE_CA_CERT` (Supabase's and RDS's own CAs).
+        let manager = if pg.get_ssl_mode() == SslMode::Require {
+            let connector = tls::connector(settings.ca_cert.as_deref())?;
+            Manager::from_config(pg, connector, manager_config)
+        } else {
+            Manager::from_config(pg, NoTls, manager_config)
+        };
+        let timeout = Some(settings.connect_timeout);
+        let pool = Pool::builder(manager)
+            .max_size(settings.size.unwrap_or(DEFAULT_POOL_SIZE))
+            // The connection used last is handed out first: at low load requests keep to the few
+            // backends whose caches are warm instead of going round every connection a burst
+            // opened (bench/PROFILE.md).
+            .queue_mode(QueueMode::Lifo)
+            .runtime(Runtime::Tokio1)
+            .timeouts(Timeouts {
+                wait: timeout,
+                create: timeout,
+                recycle: timeout,
+            })
+            .pre_recycle(Hook::async_fn(|client, metrics| {
+                Box::pin(async move {
+                    if metrics.last_used() < VERIFY_AFTER_IDLE {
+                        return Ok(());
+                    }
+                    match tokio::time::timeout(Duration::from_secs(2), client.simple_query(""))
+                        .await
+                    {
+                        Ok(Ok(_)) => Ok(()),
+                        _ => Err(HookError::message("idle connection no longer answers")),
+                    }
+                })
+            }))
+            .build()
+            .map_err(|_| ConfigError::Invalid("database pool settings"))?;
+        Ok(Self {
+            pool,
+            statement_timeout: format!("{}ms", settings.statement_timeout.as_millis()),
+            prepared: settings.statement_cache,
+        })
+    }
+
+    /// Opens one connection now, so that the first request does not pay for it. A database that is
+    /// down is not fatal: requests answer 503 until it is back.
+    pub async fn warm_up(&self) {
+        if let Err(error) = self.connection().await {
+            tracing::warn!(%error, "database not reachable at start-up");
+        }
+    }
+
+    /// The most connections this pool opens.
+    pub fn max_connections(&self) -> usize {
+        self.pool.status().max_size
+    }
+
+    /// A connection from the pool, for the evaluator, operator tools and tests.
+    pub async fn connection(&self) -> Result<Object, DbError> {
+        self.pool.get().await.map_err(DbError::Pool)
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        let client = self.connection().await?;
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map_err(DbError::Query)?;
+        Ok(())
+    }
+
+    /// Runs `stmts` in one transaction opened by `opening`, sent as one pipeline, and returns the
+    /// rows of each statement. A failed opening or statement rolls the whole transaction back.
+    pub async fn run(
+        &self,
+        opening: &impl Opening,
+        access: Access,
+        stmts: &[Stmt<'_>],
+    ) -> Result<Vec<Vec<Row>>, DbError> {
+        let client = self.connection().await?;
+        let first = opening.statement(&self.statement_timeout);
+        let first = first.as_stmt();
+        let result = pipeline::send(&client, self.prepared, access, &first, stmts).await;
+        match result {
+            // A prepared statement the server no longer has (DEALLOCATE, DISCARD ALL), or whose
+            // result a migration changed: the transaction was rolled back; prepare again, once.
+            Err(error) if self.prepared && error.invalidates_prepared_statements() => {
+                tracing::warn!(%error, "prepared statements invalidated; preparing them again");
+                client.statement_cache.clear();
+                pipeline::send(&client, true, access, &first, stmts).await
+            }
+            result => result,
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The query of `GET /api/alerts/active` (`severity`, `leadId`, `limit`, `cursor`), read into a
+//! [`ListQuery`]; anything invalid is a 400 `invalid_query` naming the parameter.
+
+use lambda_http::aws_lambda_events::query_map::QueryMap;
+
+use super::ApiError;
+use crate::alerts::{Cursor, ListQuery, MAX_LIMIT, Severity};
+use crate::leads::LeadId;
+use crate::parse::Parse;
+
+/// Reads the query string's parameters (the first value of each).
+pub fn list_query(params: Option<&QueryMap>) -> Result<ListQuery, ApiError> {
+    let mut query = ListQuery::default();
+    let Some(params) = params else {
+        return Ok(query);
+    };
+    let invalid = |name: &str, message: String| {
+        ApiError::bad_request("invalid_query", format!("{name}: {message}"))
+    };
+    if let Some(severity) = params.first("severity") {
+        query.severity =
+            Some(Severity::parse(severity).map_err(|why| invalid("severity", why.to_string()))?);
+    }
+    if let Some(lead_id) = params.first("leadId") {
+        query.lead_id =
+            Some(LeadId::parse(lead_id).map_err(|why| invalid("leadId", format!("leadId {why}")))?);
+    }
+    if let Some(limit) = params.first("limit") {
+        query.limit = limit
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                invalid(
+                    "limit",
+                    format!("must be a whole number from 1 to {MAX_LIMIT}."),
+                )
+            })?;
+    }
+    if let Some(cursor) = params.first("cursor") {
+        query.cursor = Some(Cursor::decode(cursor.trim()).ok_or_else(|| {
+            invalid(
+                "cursor",
+                "is not a cursor returned by this route (nextCursor).".into(),
+            )
+        })?);
+    }
+    Ok(query)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use uuid::Uuid;
+
+    fn params(pairs: &[(&str, &str)]) -> QueryMap {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        QueryMap::from(map)
+    }
+
+    #[test]
+    fn the_query_has_defaults() {
+        assert_eq!(list_query(None).unwrap(), ListQuery::default());
+        assert_eq!(
+            list_query(Some(&params(&[]))).unwrap(),
+            ListQuery::default()
+        );
+    }
+
+    #[test]
+    fn the_query_reads_every_parameter() {
+        let cursor = Cursor::at(0, false, 1, Uuid::nil());
+        let token = cursor.encode();
+        let query = list_query(Some(&params(&[
+            ("severity", "HIGH"),
+            ("leadId", "lead-1"),
+            ("limit", "10"),
+            ("cursor", &token),
+        ])))
+        .unwrap();
+        assert_eq!(query.severity, Some(Severity::High));
+        assert_eq!(query.lead_id.as_ref().map(LeadId::as_str), Some("lead-1"));
+        assert_eq!(query.limit, 10);
+        assert_eq!(query.cursor, Some(cursor));
+    }
+
+    #[test]
+    fn invalid_parameters_are_400s() {
+        for (name, value, message) in [
+            (
+                "severity",
+                "med",
+                "severity: must be one of: high, medium, low.",
+            ),
+            ("limit", "0", "limit: must be a whole number from 1 to 200."),
+            (
+                "limit",
+                "201",
+                "limit: must be a whole number from 1 to 200.",
+            ),
+            (
+                "limit",
+                "ten",
+                "limit: must be a whole number from 1 to 200.",
+            ),
+            (
+                "cursor",
+                "abc",
+                "cursor: is not a cursor returned by this route (nextCursor).",
+            ),
+            ("leadId", "", "leadId: leadId must not be empty."),
+        ] {
+            let error = list_query(Some(&params(&[(name, value)]))).unwrap_err();
+            assert_eq!(error.status, 400, "{name}={value}");
+            assert_eq!(error.code, "invalid_query");
+            assert_eq!(error.message, message);
+        }
+    }
+}
