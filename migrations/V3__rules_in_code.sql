@@ -6,10 +6,15 @@
 -- changed: the rows of `max_alert_rule_defaults`, and `max_alert_cleared`, which the activity
 -- trigger asks which open alerts new activities clear.
 
--- Messages are written by the evaluator from each rule's home; the priority is the order in which
--- the code lists the rules.
-DROP FUNCTION max_alert_message(text, text, text, timestamptz, boolean, timestamptz);
-ALTER TABLE max_alert_rule_defaults DROP COLUMN priority;
+-- Expand, then contract (docs/deploy.md, 6): the previous release's evaluator still calls
+-- `max_alert_message` and its `max-local rules` sorts by `priority`, so both stay until a later
+-- migration drops them; this release reads neither. The priority is the order in which the code
+-- lists the rules, and a rule added by the code has none here.
+COMMENT ON FUNCTION max_alert_message(text, text, text, timestamptz, boolean, timestamptz) IS
+    'Not used since V3: each rule''s message is in its home (shared/src/rules/). To be dropped.';
+ALTER TABLE max_alert_rule_defaults ALTER COLUMN priority DROP NOT NULL;
+COMMENT ON COLUMN max_alert_rule_defaults.priority IS
+    'Not read since V3: the order of rules::ALL (shared/src/rules/mod.rs) decides. To be dropped.';
 
 -- Whether new activities clear an open alert of type `p_type`: the lead's summary once they are
 -- folded in (`last_*`), and the newest of each kind among them (`new_*`). Installed from the rule

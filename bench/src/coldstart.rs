@@ -38,7 +38,7 @@ const FUNCTIONS: [(&str, &str); 4] = [
 
 /// Builds (or checks up to date) the functions' binaries beside this one, in the same profile.
 fn binaries(dir: &Path) {
-    let mut command = crate::cargo_build(dir);
+    let mut command = crate::server::cargo_build(dir);
     for (name, _) in FUNCTIONS {
         command.args(["-p", name]);
     }

@@ -71,7 +71,8 @@ impl World {
     }
 
     async fn evaluate(&self) -> Summary {
-        evaluator::evaluate(&self.db, &on(EvaluatorSettings::default().workers))
+        Evaluator::default()
+            .pass(&self.db, &on(EvaluatorSettings::default().workers))
             .await
             .unwrap()
     }
@@ -603,10 +604,10 @@ async fn two_passes_at_once_raise_each_alert_once_without_error() {
         )
         .await
         .unwrap();
-    let settings = on(2);
+    let (evaluator, settings) = (Evaluator::default(), on(2));
     let (a, b) = tokio::join!(
-        evaluator::evaluate(&w.db, &settings),
-        evaluator::evaluate(&w.db, &settings)
+        evaluator.pass(&w.db, &settings),
+        evaluator.pass(&w.db, &settings)
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     let raised = a.raised.values().sum::<u64>() + b.raised.values().sum::<u64>();
@@ -621,10 +622,10 @@ async fn two_passes_at_once_raise_each_alert_once_without_error() {
         .get(0);
     assert_eq!(open, 600);
     // And again, both at once, with nothing left to do.
-    let settings = on(2);
+    let (evaluator, settings) = (Evaluator::default(), on(2));
     let (a, b) = tokio::join!(
-        evaluator::evaluate(&w.db, &settings),
-        evaluator::evaluate(&w.db, &settings)
+        evaluator.pass(&w.db, &settings),
+        evaluator.pass(&w.db, &settings)
     );
     assert!(!a.unwrap().changed_anything() && !b.unwrap().changed_anything());
 }
@@ -667,7 +668,10 @@ async fn a_pass_of_several_batches_shares_them_between_its_workers_and_counts_ea
         )
         .await
         .unwrap();
-    let summary = evaluator::evaluate(&w.db, &on(workers)).await.unwrap();
+    let summary = Evaluator::default()
+        .pass(&w.db, &on(workers))
+        .await
+        .unwrap();
     assert_eq!(summary.leads_evaluated, leads as u64);
     assert_eq!(summary.raised.get("NoContact7d"), Some(&(leads as u64)));
     let row = owner
@@ -712,7 +716,7 @@ async fn a_batch_that_could_not_reschedule_some_of_its_leads_does_not_end_the_pa
         .await
         .unwrap();
     let stuck = leads / 1000;
-    let summary = evaluator::evaluate(&w.db, &on(2)).await.unwrap();
+    let summary = Evaluator::default().pass(&w.db, &on(2)).await.unwrap();
     // The first batch came back short of rescheduled leads; the pass went on all the same, and
     // only the leads it could not reschedule are still due.
     let due: i64 = owner

@@ -89,6 +89,46 @@ async fn migrating_twice_applies_nothing_the_second_time() {
 }
 
 #[tokio::test]
+async fn migrating_installs_the_rules_again_when_the_database_holds_another_version_of_them() {
+    let test = TestDb::new().await;
+    let owner = test.owner().await;
+    // As if an earlier release had installed other rules: no clearing, another default.
+    owner
+        .batch_execute(&format!(
+            "CREATE OR REPLACE FUNCTION {} RETURNS boolean LANGUAGE sql AS $$ SELECT false $$;
+             COMMENT ON FUNCTION {} IS 'rules 0000000000000000';
+             UPDATE max_alert_rule_defaults SET threshold = '1 day' WHERE rule = 'NoReply3d';",
+            shared::rules::CLEARED_FUNCTION,
+            shared::rules::CLEARED_SIGNATURE
+        ))
+        .await
+        .unwrap();
+    let applied = shared::admin::migrate(&test.url).await.unwrap();
+    let script = shared::rules::install_script(&shared::rules::ALL);
+    assert_eq!(applied, vec![shared::rules::version(&script)]);
+    let threshold: String = owner
+        .query_one(
+            "SELECT threshold::text FROM max_alert_rule_defaults WHERE rule = 'NoReply3d'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(threshold, "3 days");
+    // The clearing is the rules' again: an outbound message clears UnansweredInbound.
+    let cleared: bool = owner
+        .query_one(
+            "SELECT max_alert_cleared('UnansweredInbound', 't', NULL, now(), now(), false, NULL,
+                                      NULL, NULL, now(), now(), NULL)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(cleared);
+}
+
+#[tokio::test]
 async fn the_functions_role_owns_nothing_and_cannot_bypass_rls() {
     let test = TestDb::new().await;
     let owner = test.owner().await;

@@ -26,11 +26,14 @@ use crate::tenancy::TenantId;
 
 /// Any failure of an operator command, with a message fit for a terminal (never a password).
 #[derive(Debug)]
-pub struct AdminError(String);
+pub struct AdminError {
+    message: String,
+    sqlstate: Option<String>,
+}
 
 impl fmt::Display for AdminError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -38,26 +41,26 @@ impl std::error::Error for AdminError {}
 
 impl AdminError {
     pub fn new(message: impl Into<String>) -> Self {
-        Self(message.into())
+        Self {
+            message: message.into(),
+            sqlstate: None,
+        }
     }
 
     /// The SQLSTATE behind this error, when the database raised it.
     pub fn sqlstate(&self) -> Option<&str> {
-        self.0
-            .strip_prefix("database error ")
-            .and_then(|rest| rest.split(':').next())
+        self.sqlstate.as_deref()
     }
 }
 
 impl From<tokio_postgres::Error> for AdminError {
     fn from(error: tokio_postgres::Error) -> Self {
         match error.as_db_error() {
-            Some(db) => Self(format!(
-                "database error {}: {}",
-                db.code().code(),
-                db.message()
-            )),
-            None => Self(format!("database connection error: {error}")),
+            Some(db) => Self {
+                message: format!("database error {}: {}", db.code().code(), db.message()),
+                sqlstate: Some(db.code().code().to_owned()),
+            },
+            None => Self::new(format!("database connection error: {error}")),
         }
     }
 }

@@ -28,7 +28,6 @@
 mod statement;
 mod summary;
 
-use std::sync::LazyLock;
 use std::time::Instant;
 
 use futures_util::future::try_join_all;
@@ -226,10 +225,4 @@ async fn begin_batch(
         )
         .await?;
     Ok(rows[0].try_get("locked")?)
-}
-
-/// One pass of every rule (see [`Evaluator::pass`]).
-pub async fn evaluate(db: &Db, settings: &EvaluatorSettings) -> Result<Summary, DbError> {
-    static EVERY_RULE: LazyLock<Evaluator> = LazyLock::new(Evaluator::default);
-    EVERY_RULE.pass(db, settings).await
 }

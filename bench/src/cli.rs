@@ -1,0 +1,69 @@
+//! The command line: the subcommands and the options of how each route is loaded.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "max-bench",
+    about = "Benchmarks of M.A.X. Living Alerts; rewrites BENCHMARKS.md."
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Run,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Run {
+    /// Generate the data, run every benchmark, write the results.
+    All {
+        /// The small data set (50,000 leads): a run of a few minutes.
+        #[arg(long, conflicts_with = "scale")]
+        quick: bool,
+        /// tiny, quick or full (1,000,000 leads, 10,000,000 activities).
+        #[arg(long, default_value = "quick")]
+        scale: String,
+        #[command(flatten)]
+        load: Load,
+        /// Where to write the report (default: BENCHMARKS.md at the root of the repository).
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Drop the benchmark database at the end (it is kept by default, for `routes`).
+        #[arg(long)]
+        drop: bool,
+    },
+    /// Only load the data set into `max_bench_<scale>` (every lead due for the evaluator), for
+    /// trying the evaluator or a query by hand.
+    Generate {
+        /// tiny, quick or full.
+        #[arg(long, default_value = "quick")]
+        scale: String,
+    },
+    /// Only the route benchmarks, on the data set an earlier `all` left (`max_bench_<scale>`);
+    /// prints the figures and writes nothing. For trying a change quickly.
+    Routes {
+        /// tiny, quick or full: the data set `all` loaded.
+        #[arg(long, default_value = "quick")]
+        scale: String,
+        #[command(flatten)]
+        load: Load,
+        /// Only the routes whose name contains this text.
+        #[arg(long, default_value = "")]
+        only: String,
+    },
+}
+
+/// How each route is loaded.
+#[derive(clap::Args)]
+pub(crate) struct Load {
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 5)]
+    pub(crate) duration: u64,
+    /// Concurrency levels, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+    pub(crate) concurrency: Vec<usize>,
+    /// Measure on shared cores only, not again with the database on cores of its own.
+    #[arg(long)]
+    pub(crate) no_split: bool,
+}

@@ -1,0 +1,260 @@
+//! BENCHMARKS.md: the results written out as Markdown, one function per section (the header,
+//! the routes against pgbench, the routes with the database on cores of its own, where the
+//! processor time goes, the evaluator, the cold start).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::results::Results;
+
+/// The whole report; `svg` (the latency chart) is linked relative to `output`'s folder.
+pub(crate) fn report(results: &Results, svg: &Path, output: &Path) -> String {
+    let base = output.parent().unwrap_or(Path::new("."));
+    let svg = svg.strip_prefix(base).unwrap_or(svg).display().to_string();
+    let mut md = String::new();
+    header(&mut md, results);
+    routes(&mut md, results);
+    let _ = writeln!(md, "![Latency against concurrency]({svg})\n");
+    split_report(&mut md, results);
+    processor_time(&mut md, results);
+    evaluator(&mut md, results);
+    cold_start(&mut md, results);
+    md
+}
+
+/// The title, how the report was made, the machine and the data set.
+fn header(md: &mut String, results: &Results) {
+    let _ = writeln!(md, "# Benchmarks\n");
+    let _ = writeln!(
+        md,
+        "Rewritten by `cargo run --release -p max-bench -- all --scale {}` (or `-- all --quick`); \
+         the raw numbers are in `bench/results/{}.json`. Everything runs on this one machine, over \
+         loopback: the load generator, `max-local serve` (the functions' own handlers behind the \
+         local gateway), PostgreSQL and pgbench share its cores (and are measured again with \
+         the database on cores of its own).\n",
+        results.scale.name, results.scale.name
+    );
+    let _ = writeln!(
+        md,
+        "- Machine: {}; PostgreSQL {}.",
+        results.machine, results.postgres
+    );
+    let s = &results.scale;
+    let _ = writeln!(
+        md,
+        "- Data set `{}`: {} tenants, {} leads, {} activities; one huge tenant with {} open \
+         alerts of its own and a tenth of the leads, small tenants with {} open alerts each; \
+         loaded with binary COPY at {:.0} rows/s ({:.1} s, the activity trigger folding them into \
+         lead summaries as it goes).\n",
+        s.name,
+        s.tenants,
+        s.leads,
+        results.loaded.activities,
+        s.huge_open_alerts,
+        s.small_open_alerts,
+        results.loaded.rows_per_second,
+        results.loaded.seconds
+    );
+}
+
+/// Each route over HTTP against its statements with pgbench, at each concurrency level.
+fn routes(md: &mut String, results: &Results) {
+    let _ = writeln!(md, "## Routes, and the database's own limit\n");
+    let _ = writeln!(
+        md,
+        "Each route through HTTP (closed loop, keep-alive connections, every latency kept), then \
+         the same statements it sends (BEGIN, role + tenant + API key check, the work, COMMIT, \
+         pipelined as the functions pipeline them) replayed by `pgbench -M prepared` at the same \
+         concurrency. *Ratio* is the route's throughput over pgbench's: the share of what \
+         PostgreSQL alone can do that the whole stack (HTTP, gateway emulation, JSON, handlers) \
+         keeps. *Seed bar* compares p99 with the seed's 500 ms.\n"
+    );
+    for route in &results.routes {
+        let _ = writeln!(md, "### {}\n", route.route);
+        let _ = writeln!(
+            md,
+            "| concurrency | req/s | p50 ms | p99 ms | p99.9 ms | errors | pgbench tx/s | ratio | seed bar (500 ms / p99) |"
+        );
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
+        for (http, db) in route.http.iter().zip(&route.database) {
+            let ratio = if db.tps > 0.0 { http.rps / db.tps } else { 0.0 };
+            let _ = writeln!(
+                md,
+                "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.0} | {:.2} | {:.0}x |",
+                http.concurrency,
+                http.rps,
+                http.p50_ms,
+                http.p99_ms,
+                http.p999_ms,
+                http.errors,
+                db.tps,
+                ratio,
+                500.0 / http.p99_ms.max(0.001)
+            );
+        }
+        let _ = writeln!(md);
+    }
+}
+
+/// The routes again, with the database on cores of its own.
+fn split_report(md: &mut String, results: &Results) {
+    let _ = writeln!(md, "### The database on cores of its own\n");
+    let Some(split) = &results.cores.split else {
+        let _ = writeln!(
+            md,
+            "Not measured in this run: {}.\n",
+            results
+                .cores
+                .not_split
+                .as_deref()
+                .unwrap_or("not asked for")
+        );
+        return;
+    };
+    let _ = writeln!(
+        md,
+        "Above, the load generator, the server and pgbench take their processor time from the \
+         cores PostgreSQL runs on, so a ratio measures how much CPU the HTTP side uses as much as \
+         how well it uses the database. Here each measurement is made again right after, with \
+         PostgreSQL's processes on core(s) {} and the server, the load generator and pgbench on \
+         core(s) {} (`taskset`): PostgreSQL has the same processor time under the functions as \
+         under pgbench, as where the functions run on machines of their own (AWS Lambda). \
+         *Ratio* is again the route's throughput over pgbench's.\n",
+        split.database, split.clients
+    );
+    let _ = writeln!(
+        md,
+        "| route | concurrency | req/s | p50 ms | p99 ms | errors | pgbench tx/s | ratio |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+    for route in &results.routes {
+        for run in &route.split {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {:.0} | {:.2} |",
+                route.route,
+                run.http.concurrency,
+                run.http.rps,
+                run.http.p50_ms,
+                run.http.p99_ms,
+                run.http.errors,
+                run.database.tps,
+                run.http.rps / run.database.tps.max(f64::EPSILON)
+            );
+        }
+    }
+    let _ = writeln!(md);
+}
+
+/// The processor time each process spent per request, and PostgreSQL's under pgbench.
+fn processor_time(md: &mut String, results: &Results) {
+    let _ = writeln!(md, "### Where the processor time goes\n");
+    let _ = writeln!(
+        md,
+        "CPU time (user + system, from `/proc`) per request during each HTTP measurement: the \
+         server (`max-local serve`: HTTP, gateway emulation, handler, JSON, the database client), \
+         the load generator, and PostgreSQL; then PostgreSQL's CPU time per transaction while \
+         pgbench replayed the same statements. On two shared cores the throughput is bounded by \
+         the sum of the first three: what the server and the load generator use is taken from \
+         PostgreSQL. *Database-bound ratio* is PostgreSQL's time per pgbench transaction over its \
+         time per request: the throughput ratio the route would reach where the database is the \
+         bottleneck and the functions run on other machines, as on AWS Lambda. The profiles behind \
+         these figures, and what was changed because of them, are in \
+         [bench/PROFILE.md](bench/PROFILE.md).\n"
+    );
+    let _ = writeln!(
+        md,
+        "| route | concurrency | server us | load generator us | PostgreSQL us | PostgreSQL us under pgbench | database-bound ratio |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+    for route in &results.routes {
+        for ((http, cpu), db) in route.http.iter().zip(&route.http_cpu).zip(&route.database) {
+            let ratio = if cpu.postgres_us > 0.0 {
+                db.postgres_us / cpu.postgres_us
+            } else {
+                0.0
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} |",
+                route.route,
+                http.concurrency,
+                cpu.server_us,
+                cpu.load_generator_us,
+                cpu.postgres_us,
+                db.postgres_us,
+                ratio
+            );
+        }
+    }
+    let _ = writeln!(md);
+}
+
+/// The evaluator's passes, and the full pass's writes by PostgreSQL alone.
+fn evaluator(md: &mut String, results: &Results) {
+    let _ = writeln!(md, "## Evaluator\n");
+    let _ = writeln!(md, "| pass | seconds | leads evaluated | alerts changed |");
+    let _ = writeln!(md, "|---|---|---|---|");
+    for pass in &results.evaluator {
+        let _ = writeln!(
+            md,
+            "| {} | {:.3} | {} | {} |",
+            pass.pass, pass.seconds, pass.leads_evaluated, pass.alerts_changed
+        );
+    }
+    let floor = &results.evaluator_floor;
+    let full_pass = results.evaluator.first().map_or(0.0, |pass| pass.seconds);
+    let _ = writeln!(
+        md,
+        "| PostgreSQL alone: the full pass's writes | {:.3} | {} rescheduled | {} inserted |",
+        floor.seconds, floor.leads_rescheduled, floor.alerts_inserted
+    );
+    let _ = writeln!(
+        md,
+        "\nThe last row is the database's own limit for the full pass, as pgbench is for the \
+         routes: the alerts the pass raised, inserted again in the same {} batches on {} \
+         connections into a copy of `max_alerts` with its five indexes, and as many lead summaries \
+         rescheduled in a copy of `max_lead_states` taken before the pass, the evaluator's way (due \
+         rows in order, `FOR UPDATE SKIP LOCKED`, updated by row id), with nothing evaluated. The \
+         full pass takes {:.2} times as long as its writes alone.",
+        floor.batches,
+        floor.connections,
+        full_pass / floor.seconds.max(f64::EPSILON)
+    );
+    let _ = writeln!(
+        md,
+        "\nGoals: a full pass over 1,000,000 leads under 5 s, a pass with nothing to change under 1 s \
+         (run `--scale full` for the million-lead figures). The plans of a full-pass batch, of a \
+         pass with nothing due and of a page of the huge tenant, with `EXPLAIN (ANALYZE, \
+         BUFFERS)`, are in `bench/results/{}-plans.txt`.\n",
+        results.scale.name
+    );
+}
+
+/// Each function's cold start and footprint.
+fn cold_start(md: &mut String, results: &Results) {
+    let _ = writeln!(md, "## Cold start and footprint\n");
+    let _ = writeln!(
+        md,
+        "Each function's binary (this build's profile, on this machine) started {} times against \
+         the emulated Lambda Runtime API with its database on loopback: time from process start to \
+         the first answered invocation (init included: configuration, pool, first connection), and \
+         peak resident memory. The evaluator's first invocation is a whole pass over the data set, \
+         where by then some leads are due again (their alerts' wording changes with the hour). \
+         Goals: under 20 ms to ready, under 20 MB. The arm64 zip sizes (goal under 5 MB) are in \
+         docs/deploy.md.\n",
+        results.cold_start.first().map_or(0, |c| c.starts)
+    );
+    let _ = writeln!(
+        md,
+        "| function | median ms | p90 ms | peak RSS MB | binary MB |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|");
+    for c in &results.cold_start {
+        let _ = writeln!(
+            md,
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            c.function, c.median_ms, c.p90_ms, c.peak_rss_mb, c.binary_mb
+        );
+    }
+}

@@ -1,0 +1,271 @@
+//! The route benchmarks: each route over HTTP through `max-local serve`, then the statements it
+//! sends replayed by pgbench, at each concurrency level; and the same again with the database on
+//! cores of its own, where the cores can be split.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use shared::admin;
+use shared::tenancy::{Scope, TenantId};
+
+use crate::cli::Load;
+use crate::generate::{HUGE, RESOLVE, SMALL, Scale};
+use crate::load::Stats;
+use crate::pgbench::PgbenchStats;
+use crate::route_bench::RouteBench;
+use crate::server::{Serve, serve};
+use crate::{cores, cpu, load, pgbench};
+
+#[derive(Serialize)]
+pub(crate) struct RouteResult {
+    pub(crate) route: String,
+    pub(crate) pgbench_script: &'static str,
+    pub(crate) http: Vec<Stats>,
+    /// CPU time per request of each process, during each HTTP measurement.
+    pub(crate) http_cpu: Vec<cpu::PerRequest>,
+    pub(crate) database: Vec<PgbenchStats>,
+    /// The same, with the database on cores of its own (empty when the cores were not split).
+    pub(crate) split: Vec<SplitRun>,
+}
+
+/// A route over HTTP and its statements with pgbench, PostgreSQL on cores of its own.
+#[derive(Serialize)]
+pub(crate) struct SplitRun {
+    pub(crate) http: Stats,
+    pub(crate) database: PgbenchStats,
+}
+
+/// How the cores were shared out for the split measurements, or why they were not.
+#[derive(Serialize)]
+pub(crate) struct Cores {
+    pub(crate) split: Option<cores::Split>,
+    pub(crate) not_split: Option<String>,
+}
+
+/// Whether, and how, the route measurements are repeated with the database on cores of its own:
+/// tried once here, so that a machine where it cannot be done says why at the start.
+pub(crate) fn split_cores(load: &Load) -> Cores {
+    let split = if load.no_split {
+        Err("not asked for (--no-split)".to_owned())
+    } else {
+        cores::plan().and_then(|split| split.apply(None).map(|_restored| split))
+    };
+    match split {
+        Ok(split) => {
+            println!(
+                "Cores split for the second measurement of each route: PostgreSQL on {}, \
+                 the server, the load generator and pgbench on {}",
+                split.database, split.clients
+            );
+            Cores {
+                split: Some(split),
+                not_split: None,
+            }
+        }
+        Err(reason) => {
+            println!("Routes measured on shared cores only: {reason}");
+            Cores {
+                split: None,
+                not_split: Some(reason),
+            }
+        }
+    }
+}
+
+/// Each route over HTTP, then its statements with pgbench, at each concurrency level; then the
+/// same again with the database on cores of its own, where they could be split.
+pub(crate) async fn route_benchmarks(
+    url: &str,
+    client: &mut tokio_postgres::Client,
+    scale: &Scale,
+    load: &Load,
+    cores: &Cores,
+    only: &str,
+) -> Vec<RouteResult> {
+    let duration = Duration::from_secs(load.duration);
+    let name = client
+        .query_one("SELECT current_database()", &[])
+        .await
+        .expect("database name")
+        .get::<_, String>(0);
+    let mut keys = Vec::new();
+    for tenant in [HUGE, SMALL, RESOLVE] {
+        let tenant = TenantId::parse(tenant).unwrap();
+        let (key, _) = admin::create_key(client, &tenant, &Scope::ALL, Some("bench"))
+            .await
+            .expect("key");
+        keys.push(key);
+    }
+    let (huge_key, small_key, resolve_key) = (keys[0].clone(), keys[1].clone(), keys[2].clone());
+
+    let server = serve(url, load.concurrency.iter().copied().max().unwrap_or(1));
+    let resolve_alerts = scale.huge_open_alerts;
+    // The huge tenant's own alerts, and those the evaluator raised for its leads.
+    let huge_open: i64 = client
+        .query_one(
+            "SELECT count(*) FROM max_alerts WHERE tenant_id = $1 AND resolved_at IS NULL",
+            &[&HUGE],
+        )
+        .await
+        .expect("count the huge tenant's alerts")
+        .get(0);
+    let routes = [
+        RouteBench::active(
+            "GET /api/alerts/active (small tenant)".into(),
+            SMALL,
+            &small_key,
+        ),
+        RouteBench::active(
+            format!("GET /api/alerts/active (huge tenant, {huge_open} open alerts)"),
+            HUGE,
+            &huge_key,
+        ),
+        RouteBench::log(SMALL, &small_key, false),
+        RouteBench::log(SMALL, &small_key, true),
+        RouteBench::resolve(RESOLVE, &resolve_key, resolve_alerts),
+    ];
+    let bench = Bench {
+        database: &name,
+        server: &server,
+        duration,
+        cores,
+    };
+    let mut results = Vec::new();
+    for route in routes.into_iter().filter(|r| r.route.contains(only)) {
+        results.push(bench.route(route, &load.concurrency).await);
+    }
+    drop(server);
+    results
+}
+
+/// What the measurements of every route share.
+struct Bench<'a> {
+    /// The benchmark database's name, for pgbench.
+    database: &'a str,
+    server: &'a Serve,
+    /// How long each measurement lasts.
+    duration: Duration,
+    cores: &'a Cores,
+}
+
+impl Bench<'_> {
+    /// One route at each concurrency level: over HTTP, with pgbench, and both again with the
+    /// cores split where they could be.
+    async fn route(&self, route: RouteBench, levels: &[usize]) -> RouteResult {
+        let variables = route.variables();
+        println!("{}", route.route);
+        let mut http = Vec::new();
+        let mut http_cpu = Vec::new();
+        let mut database = Vec::new();
+        let mut split = Vec::new();
+        for &level in levels {
+            let (stats, cpu) = self.http(&route, level).await;
+            http.push(stats);
+            http_cpu.push(cpu);
+            database.push(self.pgbench(&route, &variables, level));
+            if let Some(cores) = &self.cores.split {
+                split.push(self.split(cores, &route, &variables, level).await);
+            }
+        }
+        RouteResult {
+            route: route.route,
+            pgbench_script: route.script_name,
+            http,
+            http_cpu,
+            database,
+            split,
+        }
+    }
+
+    /// The route over HTTP, and the CPU time each process spent per request meanwhile.
+    async fn http(&self, route: &RouteBench, level: usize) -> (Stats, cpu::PerRequest) {
+        let server = Some(self.server.pid());
+        let before = cpu::Snapshot::take(server);
+        let stats = load::run(
+            self.server.address(),
+            level,
+            self.duration,
+            route.make.clone(),
+        )
+        .await;
+        let cpu = cpu::Snapshot::take(server).per_request_since(&before, stats.requests);
+        println!(
+            "  http     c={level:<3} {:>8.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {}  \
+             requests {}  CPU/request: server {:.0} us, load generator {:.0} us, PostgreSQL {:.0} us",
+            stats.rps,
+            stats.p50_ms,
+            stats.p99_ms,
+            stats.errors,
+            stats.requests,
+            cpu.server_us,
+            cpu.load_generator_us,
+            cpu.postgres_us
+        );
+        (stats, cpu)
+    }
+
+    /// The route's statements with pgbench, and PostgreSQL's CPU time per transaction.
+    fn pgbench(
+        &self,
+        route: &RouteBench,
+        variables: &[(&str, String)],
+        level: usize,
+    ) -> PgbenchStats {
+        let before = cpu::Snapshot::take(None);
+        let mut db = pgbench::run(
+            self.database,
+            &route.script,
+            variables,
+            level,
+            self.duration,
+        );
+        let transactions = (db.tps * self.duration.as_secs_f64()) as usize;
+        cpu::settle(&before);
+        db.postgres_us = cpu::Snapshot::take(None)
+            .per_request_since(&before, transactions)
+            .postgres_us;
+        println!(
+            "  pgbench  c={level:<3} {:>8.0} tx/s   avg {:.2} ms  CPU/transaction: PostgreSQL {:.0} us",
+            db.tps, db.latency_ms, db.postgres_us
+        );
+        db
+    }
+
+    /// Both again, with the database on cores of its own.
+    async fn split(
+        &self,
+        cores: &cores::Split,
+        route: &RouteBench,
+        variables: &[(&str, String)],
+        level: usize,
+    ) -> SplitRun {
+        let applied = cores
+            .apply(Some(self.server.pid()))
+            .expect("split the cores as at the start");
+        let http = load::run(
+            self.server.address(),
+            level,
+            self.duration,
+            route.make.clone(),
+        )
+        .await;
+        let db = pgbench::run(
+            self.database,
+            &route.script,
+            variables,
+            level,
+            self.duration,
+        );
+        drop(applied);
+        println!(
+            "  split    c={level:<3} {:>8.0} req/s  p99 {:.2} ms  errors {}  requests {}  pgbench {:.0} tx/s  ratio {:.2}",
+            http.rps,
+            http.p99_ms,
+            http.errors,
+            http.requests,
+            db.tps,
+            http.rps / db.tps.max(f64::EPSILON)
+        );
+        SplitRun { http, database: db }
+    }
+}
