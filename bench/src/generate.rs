@@ -187,12 +187,7 @@ pub async fn load(client: &mut Client, scale: &Scale) -> Result<Loaded, tokio_po
     for (tenant, count) in &tenants {
         for i in 0..*count {
             let lead_id = format!("alert-lead-{i}");
-            let kind = [
-                "NoContact7d",
-                "UnansweredInbound",
-                "NoReply3d",
-                "DeliveryFailed",
-            ][i % 4];
+            let kind = shared::rules::ALL[i % shared::rules::ALL.len()].name;
             let severity = ["high", "medium", "low"][rng.below(3) as usize];
             let at = now - Duration::seconds(rng.below(20 * 3600) as i64);
             let message = format!("Aucun contact depuis {} jours", 7 + i % 20);
