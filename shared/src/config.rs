@@ -163,12 +163,13 @@ impl Config {
         Self::from_vars(|name| std::env::var(name).ok())
     }
 
-    /// The configuration that `vars` (a variable's value by name) describes. An empty or blank
-    /// value counts as unset.
+    /// The configuration that `vars` (a variable's value by name) describes. A blank URL, name or
+    /// secret counts as unset; a number or switch that is set must be valid.
     pub fn from_vars(vars: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let var = |name: &str| vars(name).filter(|value| !value.trim().is_empty());
+        // A setting that is set must be valid, even when empty.
         let number = |name: &'static str, range: RangeInclusive<u64>, invalid: &'static str| {
-            var(name)
+            vars(name)
                 .map(|text| parse_number_in(&text, range).ok_or(ConfigError::Invalid(invalid)))
                 .transpose()
         };
@@ -200,7 +201,7 @@ impl Config {
                 defaults.statement_timeout,
             )?,
             ca_cert: var("DATABASE_CA_CERT"),
-            statement_cache: match var("DATABASE_STATEMENT_CACHE") {
+            statement_cache: match vars("DATABASE_STATEMENT_CACHE") {
                 None => defaults.statement_cache,
                 Some(text) => parse_switch(&text)
                     .ok_or(ConfigError::Invalid("DATABASE_STATEMENT_CACHE (on or off)"))?,
@@ -278,6 +279,7 @@ mod tests {
             assert_eq!(parse_switch(bad), None, "{bad}");
         }
         assert!(config(&[("DATABASE_STATEMENT_CACHE", "yes")]).is_err());
+        assert!(config(&[("DATABASE_STATEMENT_CACHE", "")]).is_err());
         assert!(
             !config(&[("DATABASE_STATEMENT_CACHE", "off")])
                 .unwrap()
@@ -292,7 +294,7 @@ mod tests {
         assert_eq!(workers("4"), Ok(4));
         assert_eq!(workers(" 1 "), Ok(1));
         assert_eq!(workers("32"), Ok(32));
-        for bad in ["0", "33", "-1", "two"] {
+        for bad in ["0", "33", "-1", "two", ""] {
             assert!(workers(bad).is_err(), "{bad:?}");
         }
         assert_eq!(config(&[]).unwrap().evaluator.workers, 2);
@@ -302,7 +304,7 @@ mod tests {
     fn the_timeout_is_a_positive_number_of_milliseconds() {
         let timeout = |text| config(&[("EVALUATOR_TIMEOUT_MS", text)]).map(|c| c.evaluator.timeout);
         assert_eq!(timeout(" 1500 "), Ok(Duration::from_millis(1500)));
-        for bad in ["0", "-5", "1.5", "60s"] {
+        for bad in ["0", "-5", "1.5", "60s", ""] {
             assert!(timeout(bad).is_err(), "{bad:?}");
         }
     }

@@ -70,3 +70,24 @@ pub fn duration_arg(text: &str, what: &str) -> Result<std::time::Duration, Error
         ))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_operators_write_them() {
+        let seconds = |text| duration_arg(text, "threshold").map(|d| d.as_secs()).ok();
+        assert_eq!(seconds("7d"), Some(7 * 86_400));
+        assert_eq!(seconds("4h"), Some(4 * 3600));
+        assert_eq!(seconds("90m"), Some(90 * 60));
+        assert_eq!(seconds("0"), Some(0));
+        assert_eq!(seconds(" 1h30m "), Some(5400));
+        assert_eq!(seconds("1.5d"), Some(129_600));
+        for bad in ["", "d", "7", "-1d", "soon"] {
+            assert_eq!(seconds(bad), None, "{bad}");
+        }
+        let error = duration_arg("soon", "threshold").unwrap_err().to_string();
+        assert!(error.contains("invalid threshold"), "{error}");
+    }
+}
