@@ -184,6 +184,38 @@ async fn resolving_sets_resolved_at_once_and_again_changes_nothing() {
 }
 
 #[tokio::test]
+async fn resolving_an_alert_already_resolved_writes_nothing() {
+    let test = TestDb::new().await;
+    let owner = test.owner().await;
+    insert_alerts(&owner, "t", 1).await;
+    let version = async || -> (Uuid, String) {
+        let row = owner
+            .query_one("SELECT id, xmin::text FROM max_alerts", &[])
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    let (id, unresolved) = version().await;
+    let db = test.db();
+    let tenant = TenantId::parse("t").unwrap();
+    let scope = TenantScope::Verified(&tenant);
+    let first = alerts::resolve(&db, &scope, id, "user:alice")
+        .await
+        .unwrap()
+        .unwrap();
+    let (_, resolved) = version().await;
+    assert_ne!(resolved, unresolved, "the first resolution writes the row");
+    for actor in ["user:bob", "api-key:mxk_t_AbCd1"] {
+        let again = alerts::resolve(&db, &scope, id, actor)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.alert().unwrap(), first.alert().unwrap());
+        assert_eq!(version().await.1, resolved, "no new row version");
+    }
+}
+
+#[tokio::test]
 async fn concurrent_resolutions_agree() {
     let test = TestDb::new().await;
     let owner = test.owner().await;

@@ -28,8 +28,10 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 async fn active_alerts(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     http::expect_method(req, &Method::GET, "GET")?;
     let caller = app.caller(req)?;
-    let query = http::alerts::list_query(req.query_string_parameters_ref())?;
-    let scope = app.authorize(&caller, Scope::ReadAlerts).await?;
+    let query = http::alerts::list_query(req.query_string_parameters_ref());
+    let (scope, query) = app
+        .authorize_input(&caller, Scope::ReadAlerts, query)
+        .await?;
     let page = alerts::list_active(&app.db, &scope, &query).await?;
     let alerts = page.alerts()?;
     // About 400 bytes of JSON per alert: one allocation instead of a growing buffer.

@@ -1,7 +1,9 @@
 //! The handler, fed the sample events of `events/`, against a real database.
 
 use shared::http::App;
-use shared::testing::{SEED_INSERT, TestDb, event, status_and_json};
+use shared::testing::{
+    SEED_INSERT, TestDb, UNKNOWN_KEY, event, event_as, event_with, status_and_json,
+};
 
 const ACTIVE: &str = include_str!("../../../events/active-alerts.json");
 const HIGH: &str = include_str!("../../../events/active-alerts-high.json");
@@ -111,4 +113,40 @@ async fn health_is_200_when_the_database_answers_and_503_when_not() {
     assert!(response.headers().contains_key("retry-after"));
     let (status, _) = status_and_json(response);
     assert_eq!(status, 503);
+}
+
+#[tokio::test]
+async fn an_unknown_key_is_a_401_whatever_the_query() {
+    let (_test, app) = setup().await;
+    let empty_cursor = event_with(ACTIVE, |event| {
+        event["headers"]["authorization"] = serde_json::json!(format!("Bearer {UNKNOWN_KEY}"));
+        event["rawQueryString"] = serde_json::json!("cursor=");
+        event["queryStringParameters"] = serde_json::json!({"cursor": ""});
+    });
+    for request in [
+        event_as(ACTIVE, UNKNOWN_KEY),
+        event_as(
+            include_str!("../../../events/active-alerts-invalid-limit.json"),
+            UNKNOWN_KEY,
+        ),
+        empty_cursor,
+    ] {
+        let (status, body) = status_and_json(active_alerts::handle(&app, request).await);
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (401, Some("unauthorized")),
+            "{body}"
+        );
+    }
+    // The same query with a valid key is the 400 it always was.
+    let (status, _) = status_and_json(
+        active_alerts::handle(
+            &app,
+            event(include_str!(
+                "../../../events/active-alerts-invalid-limit.json"
+            )),
+        )
+        .await,
+    );
+    assert_eq!(status, 400);
 }

@@ -32,11 +32,15 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 async fn log_activity(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     http::expect_method(req, &Method::POST, "POST")?;
     let caller = app.caller(req)?;
-    let new = body::json::<LogActivityBody>(req)?.into_activity(
-        http::header(req, "idempotency-key")?,
-        OffsetDateTime::now_utc(),
-    )?;
-    let scope = app.authorize(&caller, Scope::LogActivities).await?;
+    let new = body::json::<LogActivityBody>(req).and_then(|body| {
+        body.into_activity(
+            http::header(req, "idempotency-key")?,
+            OffsetDateTime::now_utc(),
+        )
+    });
+    let (scope, new) = app
+        .authorize_input(&caller, Scope::LogActivities, new)
+        .await?;
     let logged = activities::log(&app.db, &scope, &new).await?;
     let mut warnings = Vec::new();
     if new.snippet_truncated() && !logged.replayed {

@@ -3,7 +3,7 @@
 use serde_json::json;
 use shared::http::App;
 use shared::tenancy::Scope;
-use shared::testing::{TestDb, event, event_with, status_and_json};
+use shared::testing::{TestDb, UNKNOWN_KEY, event, event_as, event_with, status_and_json};
 
 const VALID: &str = include_str!("../../../events/log-activity.json");
 const IDEMPOTENT: &str = include_str!("../../../events/log-activity-idempotent.json");
@@ -180,4 +180,33 @@ async fn an_unreachable_database_is_a_503_with_retry_after() {
         !text.contains("127.0.0.1") && !text.contains("postgres"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn an_unknown_key_is_a_401_whatever_the_request_holds() {
+    let (test, app) = setup().await;
+    let big = json!({"leadId": "x", "messageSnippet": "y".repeat(70 * 1024)}).to_string();
+    let mut requests: Vec<_> = [
+        VALID,
+        include_str!("../../../events/log-activity-invalid-json.json"),
+        include_str!("../../../events/log-activity-missing-lead.json"),
+        include_str!("../../../events/log-activity-unknown-channel.json"),
+        include_str!("../../../events/log-activity-not-json.json"),
+    ]
+    .into_iter()
+    .map(|file| event_as(file, UNKNOWN_KEY))
+    .collect();
+    requests.push(event_with(VALID, |event| {
+        event["headers"]["authorization"] = json!(format!("Bearer {UNKNOWN_KEY}"));
+        event["body"] = json!(big);
+    }));
+    for request in requests {
+        let (status, body) = status_and_json(log_activity::handle(&app, request).await);
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (401, Some("unauthorized")),
+            "{body}"
+        );
+    }
+    assert_eq!(stored(&test).await, 0);
 }

@@ -25,14 +25,16 @@ fn not_found() -> ApiError {
 async fn resolve_alert(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     http::expect_method(req, &Method::POST, "POST")?;
     let caller = app.caller(req)?;
-    body::optional_json(req)?;
-    // An id that cannot exist is as unknown as one that does not.
-    let id = req
-        .path_parameters_ref()
-        .and_then(|params| params.first("id"))
-        .and_then(|id| Uuid::try_parse(id).ok())
-        .ok_or_else(not_found)?;
-    let scope = app.authorize(&caller, Scope::ResolveAlerts).await?;
+    let id = body::optional_json(req).and_then(|()| {
+        // An id that cannot exist is as unknown as one that does not.
+        req.path_parameters_ref()
+            .and_then(|params| params.first("id"))
+            .and_then(|id| Uuid::try_parse(id).ok())
+            .ok_or_else(not_found)
+    });
+    let (scope, id) = app
+        .authorize_input(&caller, Scope::ResolveAlerts, id)
+        .await?;
     let row = alerts::resolve(&app.db, &scope, id, &caller.actor())
         .await?
         .ok_or_else(not_found)?;

@@ -1,7 +1,7 @@
 //! The handler, fed the sample events of `events/`, against a real database.
 
 use shared::http::App;
-use shared::testing::{TestDb, event, status_and_json};
+use shared::testing::{TestDb, UNKNOWN_KEY, event, event_as, status_and_json};
 
 const RESOLVE: &str = include_str!("../../../events/resolve-alert.json");
 /// The alert id in `events/resolve-alert.json`.
@@ -94,4 +94,32 @@ async fn a_dashboard_user_resolves_with_a_token_and_is_recorded() {
     let (status, body) = status_and_json(resolve_alert::handle(&app, request).await);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["alert"]["resolvedBy"], "user:alice");
+}
+
+#[tokio::test]
+async fn an_unknown_key_is_a_401_even_for_an_id_that_cannot_exist() {
+    let (test, app) = setup().await;
+    insert_alert(&test, "macrea").await;
+    for file in [
+        RESOLVE,
+        include_str!("../../../events/resolve-alert-malformed-id.json"),
+    ] {
+        let (status, body) =
+            status_and_json(resolve_alert::handle(&app, event_as(file, UNKNOWN_KEY)).await);
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (401, Some("unauthorized")),
+            "{body}"
+        );
+    }
+    let (status, _) = status_and_json(
+        resolve_alert::handle(
+            &app,
+            event(include_str!(
+                "../../../events/resolve-alert-malformed-id.json"
+            )),
+        )
+        .await,
+    );
+    assert_eq!(status, 404);
 }

@@ -7,22 +7,29 @@ use super::{AlertRow, alert_columns};
 use crate::db::{Access, Db, DbError, Stmt};
 use crate::tenancy::TenantScope;
 
-/// Marks an alert resolved unless it already is, keeping the first resolution's values, and
-/// returns it as stored.
+/// Marks an alert resolved unless it already is, and returns it as stored: an alert already
+/// resolved is only read (no new row version), and read with a lock, so that a resolution
+/// committed meanwhile by another request is the one returned.
 pub const RESOLVE: &str = concat!(
-    "UPDATE max_alerts ",
-    "SET resolved_at = coalesce(resolved_at, now()), ",
-    "resolved_by = CASE WHEN resolved_at IS NULL THEN $3 ELSE resolved_by END, ",
-    "resolution = coalesce(resolution, 'manual') ",
-    "WHERE tenant_id = $1 AND id = $2 ",
+    "WITH resolved AS (",
+    "UPDATE max_alerts SET resolved_at = now(), resolved_by = $3, resolution = 'manual' ",
+    "WHERE tenant_id = $1 AND id = $2 AND resolved_at IS NULL ",
     "RETURNING ",
-    alert_columns!()
+    alert_columns!(),
+    "), ",
+    "already AS (",
+    "SELECT ",
+    alert_columns!(),
+    " FROM max_alerts ",
+    "WHERE tenant_id = $1 AND id = $2 AND NOT EXISTS (SELECT FROM resolved) ",
+    "FOR SHARE) ",
+    "SELECT * FROM resolved UNION ALL SELECT * FROM already"
 );
 
 /// Resolves an alert of the tenant, as `actor` (`user:<id>`, `api-key:<prefix>`). Resolving again
-/// changes nothing and returns the alert as first resolved; two concurrent resolutions agree, as
-/// the second waits for the first's row lock and then keeps its values. `None` when the tenant
-/// has no such alert.
+/// writes nothing and returns the alert as first resolved; two concurrent resolutions agree, as
+/// the second waits for the first's row lock and then reads what it committed. `None` when the
+/// tenant has no such alert.
 pub async fn resolve(
     db: &Db,
     scope: &TenantScope<'_>,

@@ -45,6 +45,30 @@ impl App {
         Caller::from_request(req, self.jwt.as_ref())
     }
 
+    /// The tenant scope under which a caller's work on `input` runs, and the input. The caller is
+    /// judged before what it sent: when the input is not valid, an API key is checked on its own
+    /// first (one round trip, on that error path only), so that a bad credential is always a 401
+    /// and only a caller who may do this learns what is wrong with its request.
+    pub async fn authorize_input<'c, T>(
+        &self,
+        caller: &'c Caller,
+        scope: Scope,
+        input: Result<T, ApiError>,
+    ) -> Result<(TenantScope<'c>, T), ApiError> {
+        let tenant_scope = self.authorize(caller, scope).await?;
+        match input {
+            Ok(input) => Ok((tenant_scope, input)),
+            Err(error) => {
+                if let TenantScope::ApiKey { .. } = tenant_scope {
+                    self.db
+                        .run(&tenant_scope, Access::ReadOnlySnapshot, &[])
+                        .await?;
+                }
+                Err(error)
+            }
+        }
+    }
+
     /// The tenant scope under which a caller's work runs, for a scope of access.
     ///
     /// An API key is checked by the database with the work; `X-Tenant` naming another tenant is a

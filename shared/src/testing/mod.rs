@@ -181,6 +181,16 @@ pub fn event_with(json: &str, edit: impl FnOnce(&mut serde_json::Value)) -> lamb
     event(&value.to_string())
 }
 
+/// A well-formed API key of the events' tenant that no database knows.
+pub const UNKNOWN_KEY: &str = "mxk_macrea_UnknownKeyUnknownKeyUnknownKey12";
+
+/// A sample event sent with another `Authorization: Bearer` credential.
+pub fn event_as(json: &str, credential: &str) -> lambda_http::Request {
+    event_with(json, |event| {
+        event["headers"]["authorization"] = serde_json::json!(format!("Bearer {credential}"));
+    })
+}
+
 /// The status and JSON body of a handler's response.
 pub fn status_and_json(
     response: lambda_http::Response<lambda_http::Body>,
