@@ -50,8 +50,13 @@ pub struct PoolSettings {
     pub size: Option<usize>,
     /// `DB_CONNECT_TIMEOUT_MS` (3000): waiting for a connection, or opening one; past it, a 503.
     pub connect_timeout: Duration,
-    /// `DB_STATEMENT_TIMEOUT_MS` (5000): the longest a statement may run.
+    /// `DB_STATEMENT_TIMEOUT_MS` (5000): the longest a statement may run (the server's bound; for
+    /// a request, no longer than `request_timeout`).
     pub statement_timeout: Duration,
+    /// `DB_REQUEST_TIMEOUT_MS` (2500): the longest a request waits on the database in all
+    /// (a connection, then its transaction), whatever the database does: refuses, resets, or says
+    /// nothing at all. Past it, a 503, and a connection left waiting is dropped from the pool.
+    pub request_timeout: Duration,
     /// `DATABASE_CA_CERT`: PEM text, or a PEM file's path, of the database's CA (Supabase, RDS),
     /// trusted for TLS besides the public roots.
     pub ca_cert: Option<String>,
@@ -70,6 +75,7 @@ impl Default for PoolSettings {
             size: None,
             connect_timeout: Duration::from_secs(3),
             statement_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_millis(2500),
             ca_cert: None,
             statement_cache: true,
         }
@@ -200,6 +206,11 @@ impl Config {
                 0..=u64::MAX,
                 defaults.statement_timeout,
             )?,
+            request_timeout: millis(
+                "DB_REQUEST_TIMEOUT_MS",
+                1..=u64::MAX,
+                defaults.request_timeout,
+            )?,
             ca_cert: var("DATABASE_CA_CERT"),
             statement_cache: match vars("DATABASE_STATEMENT_CACHE") {
                 None => defaults.statement_cache,
@@ -298,6 +309,18 @@ mod tests {
             assert!(workers(bad).is_err(), "{bad:?}");
         }
         assert_eq!(config(&[]).unwrap().evaluator.workers, 2);
+    }
+
+    #[test]
+    fn a_request_waits_on_the_database_for_a_positive_number_of_milliseconds() {
+        let bound =
+            |text| config(&[("DB_REQUEST_TIMEOUT_MS", text)]).map(|c| c.pool.request_timeout);
+        assert_eq!(bound("800"), Ok(Duration::from_millis(800)));
+        assert!(bound("0").is_err() && bound("soon").is_err());
+        assert_eq!(
+            config(&[]).unwrap().pool.request_timeout,
+            Duration::from_millis(2500)
+        );
     }
 
     #[test]

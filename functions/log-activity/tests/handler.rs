@@ -210,3 +210,34 @@ async fn an_unknown_key_is_a_401_whatever_the_request_holds() {
     }
     assert_eq!(stored(&test).await, 0);
 }
+
+#[tokio::test]
+async fn a_database_gone_silent_is_a_503_with_retry_after_within_three_seconds() {
+    let test = TestDb::new().await;
+    test.register_events_key().await;
+    let proxy = shared::testing::proxy::SilentProxy::start(test.address().await).await;
+    let db = shared::db::Db::connect_lazily(
+        shared::admin::parse_url(&test.url_via(proxy.port())).unwrap(),
+        &shared::config::PoolSettings::default(),
+        "max-test",
+    )
+    .unwrap();
+    let app = App::new(db, Some(shared::testing::jwt_verifier()));
+    let (status, _) = status_and_json(log_activity::handle(&app, event(VALID)).await);
+    assert_eq!(status, 200);
+
+    proxy.go_silent();
+    let started = std::time::Instant::now();
+    let response = log_activity::handle(&app, event(IDEMPOTENT)).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    assert_eq!(response.headers()["retry-after"], "2");
+    let (status, body) = status_and_json(response);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (503, Some("database_unavailable"))
+    );
+
+    proxy.answer_again();
+    let (status, _) = status_and_json(log_activity::handle(&app, event(IDEMPOTENT)).await);
+    assert_eq!(status, 200);
+}

@@ -12,6 +12,8 @@ pub enum DbError {
     Query(tokio_postgres::Error),
     /// The database answered something this code cannot make sense of: a defect.
     Unexpected(&'static str),
+    /// No answer within the bound a request or a batch may wait.
+    TimedOut,
 }
 
 impl DbError {
@@ -50,7 +52,7 @@ impl DbError {
                     None => true,
                 }
             }
-            DbError::Pool(_) => true,
+            DbError::Pool(_) | DbError::TimedOut => true,
             DbError::Unexpected(_) => false,
         }
     }
@@ -74,6 +76,7 @@ impl fmt::Display for DbError {
             DbError::Pool(PoolError::Backend(error)) | DbError::Query(error) => error,
             DbError::Pool(_) => return f.write_str("pool unavailable"),
             DbError::Unexpected(what) => return write!(f, "unexpected answer: {what}"),
+            DbError::TimedOut => return f.write_str("no answer from the database in time"),
         };
         match error.as_db_error() {
             Some(db) => write!(f, "database error {}: {}", db.code().code(), db.message()),

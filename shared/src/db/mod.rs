@@ -15,6 +15,8 @@ mod tls;
 
 use std::time::Duration;
 
+use tokio::time::{Instant, timeout_at};
+
 use deadpool_postgres::{
     Hook, HookError, Manager, ManagerConfig, Object, Pool, QueueMode, RecyclingMethod, Runtime,
     Timeouts,
@@ -36,6 +38,8 @@ const VERIFY_AFTER_IDLE: Duration = Duration::from_secs(30);
 pub struct Db {
     pool: Pool,
     statement_timeout: String,
+    /// How long a request may wait on the database in all.
+    request_timeout: Duration,
     /// Statements are prepared once per connection (see the module's documentation).
     prepared: bool,
 }
@@ -54,7 +58,13 @@ impl Db {
         if pg.get_application_name().is_none() {
             pg.application_name(application_name);
         }
-        pg.keepalives_idle(Duration::from_secs(30));
+        // A peer that stops acknowledging (a partition, a host gone) is given up by the kernel
+        // within seconds, instead of TCP's default of many minutes; one that still acknowledges
+        // but says nothing is bounded by the request's own deadline (see `run`).
+        pg.keepalives_idle(Duration::from_secs(30))
+            .keepalives_interval(Duration::from_secs(5))
+            .keepalives_retries(3)
+            .tcp_user_timeout(Duration::from_secs(10));
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
@@ -96,7 +106,15 @@ impl Db {
             .map_err(|_| ConfigError::Invalid("database pool settings"))?;
         Ok(Self {
             pool,
-            statement_timeout: format!("{}ms", settings.statement_timeout.as_millis()),
+            // The server stops a statement no later than the request gives up on it.
+            statement_timeout: format!(
+                "{}ms",
+                settings
+                    .statement_timeout
+                    .min(settings.request_timeout)
+                    .as_millis()
+            ),
+            request_timeout: settings.request_timeout,
             prepared: settings.statement_cache,
         })
     }
@@ -119,37 +137,60 @@ impl Db {
         self.pool.get().await.map_err(DbError::Pool)
     }
 
-    /// Whether the database answers.
+    /// Whether the database answers, within a request's bound.
     pub async fn ping(&self) -> Result<(), DbError> {
-        let client = self.connection().await?;
-        client
-            .simple_query("SELECT 1")
+        let deadline = Instant::now() + self.request_timeout;
+        let client = timeout_at(deadline, self.connection())
             .await
-            .map_err(DbError::Query)?;
-        Ok(())
+            .map_err(|_| DbError::TimedOut)??;
+        match timeout_at(deadline, client.simple_query("SELECT 1")).await {
+            Ok(answer) => answer.map(drop).map_err(DbError::Query),
+            Err(_) => Err(abandon(client)),
+        }
     }
 
     /// Runs `stmts` in one transaction opened by `opening`, sent as one pipeline, and returns the
     /// rows of each statement. A failed opening or statement rolls the whole transaction back.
+    ///
+    /// The whole of it (a connection from the pool, then the transaction) has one deadline,
+    /// `DB_REQUEST_TIMEOUT_MS`: past it the answer is [`DbError::TimedOut`], and the connection, if
+    /// one was waiting for an answer, leaves the pool instead of serving the next request.
     pub async fn run(
         &self,
         opening: &impl Opening,
         access: Access,
         stmts: &[Stmt<'_>],
     ) -> Result<Vec<Vec<Row>>, DbError> {
-        let client = self.connection().await?;
+        let deadline = Instant::now() + self.request_timeout;
+        let client = timeout_at(deadline, self.connection())
+            .await
+            .map_err(|_| DbError::TimedOut)??;
         let first = opening.statement(&self.statement_timeout);
         let first = first.as_stmt();
-        let result = pipeline::send(&client, self.prepared, access, &first, stmts).await;
+        let send = |prepared| pipeline::send(&client, prepared, access, &first, stmts);
+        let result = match timeout_at(deadline, send(self.prepared)).await {
+            Ok(result) => result,
+            Err(_) => return Err(abandon(client)),
+        };
         match result {
             // A prepared statement the server no longer has (DEALLOCATE, DISCARD ALL), or whose
             // result a migration changed: the transaction was rolled back; prepare again, once.
             Err(error) if self.prepared && error.invalidates_prepared_statements() => {
                 tracing::warn!(%error, "prepared statements invalidated; preparing them again");
                 client.statement_cache.clear();
-                pipeline::send(&client, true, access, &first, stmts).await
+                match timeout_at(deadline, send(true)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(abandon(client)),
+                }
             }
             result => result,
         }
     }
+}
+
+/// Takes a connection that is still waiting for an answer out of the pool (it closes once the
+/// server answers or TCP gives up), so that no later request is handed it.
+pub fn abandon(client: Object) -> DbError {
+    drop(Object::take(client));
+    DbError::TimedOut
 }

@@ -28,7 +28,7 @@
 mod statement;
 mod summary;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
 use tokio_postgres::types::Type;
@@ -36,7 +36,9 @@ use tokio_postgres::types::Type;
 pub use summary::Summary;
 
 use crate::config::EvaluatorSettings;
-use crate::db::{Db, DbError};
+use deadpool_postgres::Object;
+
+use crate::db::{Db, DbError, abandon};
 use crate::rules::{self, Rule};
 
 /// High alerts open for this long are escalated (the seed's rule).
@@ -49,6 +51,10 @@ pub const PASS_LOCK: i64 = 0x004d_4158_4556_414c; // "MAXEVAL"
 
 /// Due leads evaluated per statement: bounds a transaction's size, its locks and its memory.
 pub const BATCH_SIZE: i64 = 20_000;
+
+/// How much longer than its statements' timeout a batch is waited for, when the database does not
+/// answer at all (the statement timeout is the server's, and a silent server enforces nothing).
+pub const BATCH_GRACE: Duration = Duration::from_secs(2);
 
 /// Memory for each sort and hash of a batch (transaction-local): a batch's intermediate results
 /// then stay in memory instead of spilling to temporary files.
@@ -89,17 +95,21 @@ impl Evaluator {
 
     /// Runs one pass over every tenant: batches of due leads, each in its own short transaction,
     /// on up to `settings.workers` connections at once (no more than the pool holds), then
-    /// escalation. Each batch may run for `settings.timeout`.
+    /// escalation. Each batch may run for `settings.timeout` on the server, and is given up a
+    /// little later ([`BATCH_GRACE`]) if the database does not answer at all.
     pub async fn pass(&self, db: &Db, settings: &EvaluatorSettings) -> Result<Summary, DbError> {
         let started = Instant::now();
-        let timeout = format!("{}ms", settings.timeout.as_millis());
+        let bounds = Bounds {
+            statement_timeout: format!("{}ms", settings.timeout.as_millis()),
+            batch: settings.timeout + BATCH_GRACE,
+        };
         let workers = settings.workers.min(db.max_connections()).max(1);
         // One batch first, alone: most passes have less than a batch of work, and a second
         // connection would cost them more than it saves.
-        let (mut summary, mut ran, more) = self.work(db, 0, &timeout, Some(1)).await?;
+        let (mut summary, mut ran, more) = self.work(db, 0, &bounds, Some(1)).await?;
         if more {
             let parts =
-                try_join_all((0..workers).map(|slot| self.work(db, slot as i64, &timeout, None)))
+                try_join_all((0..workers).map(|slot| self.work(db, slot as i64, &bounds, None)))
                     .await?;
             for (part, part_ran, _) in parts {
                 ran |= part_ran;
@@ -109,7 +119,7 @@ impl Evaluator {
         // Another pass is running (or took over between two batches): it does the rest.
         summary.skipped = !ran;
         if ran {
-            self.escalate(db, &timeout, &mut summary).await?;
+            self.escalate(db, &bounds, &mut summary).await?;
         }
         summary.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         Ok(summary)
@@ -122,7 +132,7 @@ impl Evaluator {
         &self,
         db: &Db,
         slot: i64,
-        timeout: &str,
+        bounds: &Bounds,
         max_batches: Option<usize>,
     ) -> Result<(Summary, bool, bool), DbError> {
         let mut summary = Summary::default();
@@ -130,40 +140,20 @@ impl Evaluator {
         let mut ran = false;
         let mut batches = 0;
         loop {
-            let tx = client.transaction().await?;
-            if !begin_batch(&tx, timeout, slot).await? {
-                tx.rollback().await?;
+            let batch = self.batch(&mut client, &bounds.statement_timeout, slot);
+            let batch = match tokio::time::timeout(bounds.batch, batch).await {
+                Ok(batch) => batch?,
+                Err(_) => return Err(abandon(client)),
+            };
+            let Some(Batch {
+                summary: part,
+                locked,
+            }) = batch
+            else {
                 break;
-            }
+            };
             ran = true;
-            let (mut evaluated, mut locked) = (0, 0);
-            for row in tx
-                .query_typed(
-                    &self.statement,
-                    &[(&BATCH_SIZE, Type::INT8), (&self.names, Type::TEXT_ARRAY)],
-                )
-                .await?
-            {
-                let outcome: &str = row.try_get(0)?;
-                let rule: Option<String> = row.try_get(1)?;
-                let n = row.try_get::<_, i64>(2)? as u64;
-                let map = match outcome {
-                    "raised" => &mut summary.raised,
-                    "resolved" => &mut summary.auto_resolved,
-                    "refreshed" => &mut summary.refreshed,
-                    "due" => {
-                        locked = n;
-                        continue;
-                    }
-                    _ => {
-                        evaluated = n;
-                        continue;
-                    }
-                };
-                *map.entry(rule.unwrap_or_default()).or_default() += n;
-            }
-            tx.commit().await?;
-            summary.leads_evaluated += evaluated;
+            summary.add(part);
             batches += 1;
             // A batch that locked fewer due leads than it could found the end of the backlog (the
             // other workers hold the rest). Not the leads it rescheduled: a lead whose row another
@@ -180,26 +170,92 @@ impl Evaluator {
         Ok((summary, ran, false))
     }
 
-    /// Escalates the high alerts left open too long, under the first worker's lock.
-    async fn escalate(&self, db: &Db, timeout: &str, summary: &mut Summary) -> Result<(), DbError> {
-        let mut client = db.connection().await?;
+    /// One batch in its own transaction; `None` when another pass holds this worker's lock.
+    async fn batch(
+        &self,
+        client: &mut Object,
+        statement_timeout: &str,
+        slot: i64,
+    ) -> Result<Option<Batch>, DbError> {
         let tx = client.transaction().await?;
-        if begin_batch(&tx, timeout, 0).await? {
-            for row in tx
-                .query_typed(
-                    statement::ESCALATE,
-                    &[
-                        (&ESCALATE_AFTER_HOURS, Type::INT4),
-                        (&self.names, Type::TEXT_ARRAY),
-                    ],
-                )
-                .await?
-            {
-                *summary.escalated.entry(row.try_get(0)?).or_default() += 1;
-            }
+        if !begin_batch(&tx, statement_timeout, slot).await? {
+            tx.rollback().await?;
+            return Ok(None);
         }
-        Ok(tx.commit().await?)
+        let mut summary = Summary::default();
+        let mut locked = 0;
+        for row in tx
+            .query_typed(
+                &self.statement,
+                &[(&BATCH_SIZE, Type::INT8), (&self.names, Type::TEXT_ARRAY)],
+            )
+            .await?
+        {
+            let outcome: &str = row.try_get(0)?;
+            let rule: Option<String> = row.try_get(1)?;
+            let n = row.try_get::<_, i64>(2)? as u64;
+            let map = match outcome {
+                "raised" => &mut summary.raised,
+                "resolved" => &mut summary.auto_resolved,
+                "refreshed" => &mut summary.refreshed,
+                "due" => {
+                    locked = n;
+                    continue;
+                }
+                _ => {
+                    summary.leads_evaluated = n;
+                    continue;
+                }
+            };
+            *map.entry(rule.unwrap_or_default()).or_default() += n;
+        }
+        tx.commit().await?;
+        Ok(Some(Batch { summary, locked }))
     }
+
+    /// Escalates the high alerts left open too long, under the first worker's lock.
+    async fn escalate(
+        &self,
+        db: &Db,
+        bounds: &Bounds,
+        summary: &mut Summary,
+    ) -> Result<(), DbError> {
+        let mut client = db.connection().await?;
+        let escalation = async {
+            let tx = client.transaction().await?;
+            if begin_batch(&tx, &bounds.statement_timeout, 0).await? {
+                for row in tx
+                    .query_typed(
+                        statement::ESCALATE,
+                        &[
+                            (&ESCALATE_AFTER_HOURS, Type::INT4),
+                            (&self.names, Type::TEXT_ARRAY),
+                        ],
+                    )
+                    .await?
+                {
+                    *summary.escalated.entry(row.try_get(0)?).or_default() += 1;
+                }
+            }
+            Ok::<_, DbError>(tx.commit().await?)
+        };
+        match tokio::time::timeout(bounds.batch, escalation).await {
+            Ok(result) => result,
+            Err(_) => Err(abandon(client)),
+        }
+    }
+}
+
+/// What one batch did, and how many due leads it locked.
+struct Batch {
+    summary: Summary,
+    locked: u64,
+}
+
+/// How long a batch may take: on the server (its statements' timeout), and in all.
+struct Bounds {
+    statement_timeout: String,
+    batch: Duration,
 }
 
 /// Starts a batch transaction as the evaluator: its role and settings, and the advisory lock of

@@ -2,6 +2,7 @@
 //! sample events; running a function's binary as Lambda does (`lambda`).
 
 pub mod lambda;
+pub mod proxy;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -60,6 +61,26 @@ impl TestDb {
         let url = admin::with_database(&server, &name).expect("test server URL");
         admin::migrate(&url).await.expect("migrate test database");
         Self { name, url }
+    }
+
+    /// Where the test server listens.
+    pub async fn address(&self) -> std::net::SocketAddr {
+        let url = url::Url::parse(&self.url).expect("test database URL");
+        let host = url.host_str().unwrap_or("127.0.0.1").to_owned();
+        let port = url.port().unwrap_or(5432);
+        tokio::net::lookup_host((host, port))
+            .await
+            .expect("the test server's address")
+            .next()
+            .expect("an address")
+    }
+
+    /// This database's URL through a proxy on loopback at `port`.
+    pub fn url_via(&self, port: u16) -> String {
+        let mut url = url::Url::parse(&self.url).expect("test database URL");
+        url.set_host(Some("127.0.0.1")).expect("host");
+        url.set_port(Some(port)).expect("port");
+        url.into()
     }
 
     /// A pool on this database, as a function builds it.
