@@ -8,7 +8,7 @@ id_type! {
     LeadId
 }
 
-/// A lead's display name ("Sophie"), for living messages: trimmed, at most 200 characters.
+/// A lead's display name ("Sophie"), for living messages: at most 200 characters, trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeadName(String);
 
@@ -18,17 +18,14 @@ impl LeadName {
     }
 }
 
-/// A blank name is no name.
+/// At most 200 characters as sent; then trimmed, and a blank name is no name.
 impl Parse for Option<LeadName> {
     fn parse(text: &str) -> Result<Self, Invalid> {
-        let name = parse::text(text)?.trim();
-        if name.is_empty() {
-            Ok(None)
-        } else if name.chars().count() > MAX_ID_CHARS {
-            Err(Invalid::TooLong(MAX_ID_CHARS))
-        } else {
-            Ok(Some(LeadName(name.to_owned())))
+        if text.chars().count() > MAX_ID_CHARS {
+            return Err(Invalid::TooLong(MAX_ID_CHARS));
         }
+        let name = parse::text(text)?.trim();
+        Ok((!name.is_empty()).then(|| LeadName(name.to_owned())))
     }
 }
 

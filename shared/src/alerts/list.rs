@@ -1,8 +1,9 @@
 //! Listing a tenant's active alerts: one page straight off an index, in urgency order, with the
 //! tenant's counts.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
+use base64::engine::{DecodePaddingMode, Engine};
 use time::OffsetDateTime;
 use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
@@ -64,18 +65,24 @@ impl Cursor {
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
+    /// Reads a token: 28 bytes, URL-safe base64, of this version. Any such token is a position
+    /// (one past every alert reads an empty page), so that what `docs/openapi.json` allows is what
+    /// is accepted.
     pub fn decode(token: &str) -> Option<Self> {
-        let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
-        if bytes.len() != 28 || bytes[0] != Self::VERSION || bytes[3] > 1 {
-            return None;
-        }
-        let severity_rank = i16::from_be_bytes(bytes[1..3].try_into().ok()?);
-        if !(0..3).contains(&severity_rank) {
+        const LENIENT: GeneralPurpose = GeneralPurpose::new(
+            &alphabet::URL_SAFE,
+            GeneralPurposeConfig::new()
+                .with_encode_padding(false)
+                .with_decode_allow_trailing_bits(true)
+                .with_decode_padding_mode(DecodePaddingMode::RequireNone),
+        );
+        let bytes = LENIENT.decode(token).ok()?;
+        if bytes.len() != 28 || bytes[0] != Self::VERSION {
             return None;
         }
         Some(Self {
-            severity_rank,
-            not_escalated: bytes[3] == 1,
+            severity_rank: i16::from_be_bytes(bytes[1..3].try_into().ok()?),
+            not_escalated: bytes[3] != 0,
             created_at_micros: i64::from_be_bytes(bytes[4..12].try_into().ok()?),
             id: Uuid::from_slice(&bytes[12..28]).ok()?,
         })
@@ -91,13 +98,19 @@ impl Cursor {
         })
     }
 
+    /// The position's creation time, within what any alert can have (and PostgreSQL can hold): a
+    /// token further out reads as before or after every alert.
     fn created_at(&self) -> OffsetDateTime {
-        if self.created_at_micros == i64::MIN {
-            // Before any real timestamp: PostgreSQL's -infinity is out of `time`'s range.
-            return time::macros::datetime!(1900-01-01 0:00 UTC);
-        }
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.created_at_micros) * 1000)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        const FIRST: OffsetDateTime = time::macros::datetime!(1900-01-01 0:00 UTC);
+        const LAST: OffsetDateTime = time::macros::datetime!(9999-12-31 23:59:59.999999 UTC);
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.created_at_micros) * 1000).map_or(
+            if self.created_at_micros < 0 {
+                FIRST
+            } else {
+                LAST
+            },
+            |at| at.clamp(FIRST, LAST),
+        )
     }
 }
 
@@ -269,6 +282,35 @@ mod tests {
         assert_eq!(Cursor::decode("nope"), None);
         assert_eq!(Cursor::decode(""), None);
         assert_eq!(Cursor::decode(&URL_SAFE_NO_PAD.encode([9u8; 28])), None);
+        let token = Cursor::START.encode();
+        assert_eq!(Cursor::decode(&format!(" {token}")), None);
+        assert_eq!(Cursor::decode(&token[..37]), None);
+    }
+
+    #[test]
+    fn a_position_far_out_reads_as_before_or_after_every_alert() {
+        let far = |micros| {
+            Cursor::at(0, false, micros, Uuid::nil())
+                .created_at()
+                .year()
+        };
+        assert_eq!(far(i64::MIN), 1900);
+        assert_eq!(far(-62_000_000_000_000_000), 1900);
+        assert_eq!(far(i64::MAX), 9999);
+        assert_eq!(far(0), 1970);
+    }
+
+    #[test]
+    fn any_token_of_the_documented_form_is_a_position() {
+        // `^A[Q-Za-f][A-Za-z0-9_-]{36}$`, as docs/openapi.json says: a version byte of 1, then
+        // anything.
+        for token in [
+            format!("AQ{}", "_".repeat(36)),
+            format!("Af{}", "A".repeat(36)),
+            format!("AZ{}", "z9-".repeat(12)),
+        ] {
+            assert!(Cursor::decode(&token).is_some(), "{token}");
+        }
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub fn list_query(params: Option<&QueryMap>) -> Result<ListQuery, ApiError> {
             })?;
     }
     if let Some(cursor) = params.first("cursor") {
-        query.cursor = Some(Cursor::decode(cursor.trim()).ok_or_else(|| {
+        query.cursor = Some(Cursor::decode(cursor).ok_or_else(|| {
             invalid(
                 "cursor",
                 "is not a cursor returned by this route (nextCursor).".into(),
