@@ -11,6 +11,7 @@ mod rules;
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use tokio_postgres::config::Host;
 use tokio_postgres::types::Type;
@@ -95,15 +96,98 @@ pub async fn connect(url: &str) -> Result<Client, AdminError> {
     connect_to(&parse_url(url)?).await
 }
 
-/// Opens one connection, with its driver task running in the background.
+/// How long an operator's connection may take to open, unless the URL says (`connect_timeout`).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Opens one connection, with its driver task running in the background. A failure names the
+/// address, the cause and what to do about it.
 pub async fn connect_to(config: &tokio_postgres::Config) -> Result<Client, AdminError> {
-    let (client, connection) = config.connect(NoTls).await?;
+    let mut config = config.clone();
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|error| connection_error(&config, &error))?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {
             tracing::debug!(%error, "admin connection closed");
         }
     });
     Ok(client)
+}
+
+/// Why a connection could not open, for a terminal: where, the cause, and the fix. The server's
+/// own message is kept for authentication failures (it names the role or the missing
+/// `pg_hba.conf` entry); nothing here holds a password.
+fn connection_error(config: &tokio_postgres::Config, error: &tokio_postgres::Error) -> AdminError {
+    let at = describe(config);
+    let user = config.get_user().unwrap_or("(none)");
+    let database = config.get_dbname().unwrap_or("(none)");
+    let (cause, fix) = match error.as_db_error() {
+        Some(db) => match db.code().code() {
+            "28P01" => (
+                format!("password authentication failed for role {user}"),
+                "put that role's password in DATABASE_URL (postgres://role:password@host:port/database)",
+            ),
+            "28000" => (
+                format!("authentication refused: {}", db.message()),
+                "use a role that exists and that pg_hba.conf lets in from here, in DATABASE_URL",
+            ),
+            "3D000" => (
+                format!("no database {database}"),
+                "create it, or name one that exists in DATABASE_URL",
+            ),
+            "42501" => (
+                format!("role {user} may not connect: {}", db.message()),
+                "grant it CONNECT, or use another role in DATABASE_URL",
+            ),
+            "57P03" => (
+                "the server is starting up or shutting down".to_owned(),
+                "try again in a moment",
+            ),
+            _ => {
+                return AdminError {
+                    message: format!("cannot connect to {at}: {}", db.message()),
+                    sqlstate: Some(db.code().code().to_owned()),
+                };
+            }
+        },
+        None => {
+            let io = std::error::Error::source(error)
+                .and_then(|source| source.downcast_ref::<std::io::Error>())
+                .map(std::io::Error::kind);
+            match io {
+                Some(std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound) => (
+                    "connection refused: no PostgreSQL listens there".to_owned(),
+                    "start PostgreSQL there, or set DATABASE_URL to a server that runs",
+                ),
+                Some(std::io::ErrorKind::PermissionDenied) => (
+                    "permission denied on the server's socket".to_owned(),
+                    "use a role and a socket folder this user may reach, in DATABASE_URL",
+                ),
+                _ if error.to_string().contains("timeout") => (
+                    format!(
+                        "no answer within {} s",
+                        config
+                            .get_connect_timeout()
+                            .unwrap_or(&CONNECT_TIMEOUT)
+                            .as_secs()
+                    ),
+                    "check the host and port in DATABASE_URL, and that no firewall drops the connection",
+                ),
+                _ => (
+                    error.to_string(),
+                    "check the host and port in DATABASE_URL, and that PostgreSQL runs there",
+                ),
+            }
+        }
+    };
+    AdminError {
+        message: format!("cannot connect to {at}: {cause}; {fix}"),
+        sqlstate: error.as_db_error().map(|db| db.code().code().to_owned()),
+    }
 }
 
 /// The same URL naming another database (`postgres://u@h:5432/<name>?...`).
@@ -137,6 +221,22 @@ pub async fn ensure_database(url: &str) -> Result<bool, AdminError> {
         .await
     {
         Ok(()) => Ok(true),
+        Err(error)
+            if error
+                .as_db_error()
+                .is_some_and(|db| db.code().code() == "42501") =>
+        {
+            Err(AdminError {
+                message: format!(
+                    "there is no database {name} at {} and role {} may not create it; create it \
+                     as a superuser (createdb {name}), give the role CREATEDB, or name an existing \
+                     database in DATABASE_URL",
+                    describe(&config),
+                    config.get_user().unwrap_or("(none)"),
+                ),
+                sqlstate: Some("42501".into()),
+            })
+        }
         // Created meanwhile by someone else.
         Err(error)
             if error
