@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::statistics::Staleness;
+
 #[derive(Parser)]
 #[command(
     name = "max-bench",
@@ -39,6 +41,29 @@ pub(crate) enum Run {
         /// tiny, quick or full.
         #[arg(long, default_value = "quick")]
         scale: String,
+        /// Leave the statistics as they were before the load (no `VACUUM ANALYZE` afterwards), as
+        /// after a large import that autovacuum has not caught up with.
+        #[arg(long)]
+        stale_statistics: bool,
+    },
+    /// The evaluator's full pass with stale statistics and with fresh ones, on copies of the same
+    /// data set; writes `bench/results/<scale>-statistics.json` and `-statistics-plans.txt`.
+    Statistics {
+        /// tiny, quick or full.
+        #[arg(long, default_value = "quick")]
+        scale: String,
+        /// How the statistics went stale, comma-separated: never (never analyzed), empty
+        /// (analyzed while empty), scheduled (analyzed with every lead scheduled ahead, then every
+        /// lead due again).
+        #[arg(long, value_delimiter = ',', default_value = "never,empty,scheduled")]
+        stale: Vec<Staleness>,
+        /// Comparisons of each kind.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
+        /// Where the report would go: the results are written to `bench/results/` beside it
+        /// (default: the root of the repository).
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
     /// Only the route benchmarks, on the data set an earlier `all` left (`max_bench_<scale>`);
     /// prints the figures and writes nothing. For trying a change quickly.

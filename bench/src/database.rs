@@ -3,7 +3,7 @@
 
 use shared::admin;
 
-use crate::generate::{self, Scale};
+use crate::generate::{self, Scale, Statistics};
 
 /// The PostgreSQL server the benchmark uses: `BENCH_DATABASE_URL`, or the local one.
 pub(crate) fn server_url() -> String {
@@ -37,9 +37,11 @@ pub(crate) fn scale_named(name: &str) -> Scale {
     }
 }
 
-/// A fresh `max_bench_<scale>` database, migrated and loaded with the data set.
+/// A fresh `max_bench_<scale>` database, migrated and loaded with the data set, its statistics
+/// refreshed or left stale.
 pub(crate) async fn load_database(
     scale: &Scale,
+    statistics: Statistics,
 ) -> (String, tokio_postgres::Client, generate::Loaded) {
     let name = database_name(scale);
     let admin_client = admin::connect(&server_url())
@@ -59,7 +61,9 @@ pub(crate) async fn load_database(
 
     println!("Loading the {} data set into {name}...", scale.name);
     let mut client = admin::connect(&url).await.expect("connect");
-    let loaded = generate::load(&mut client, scale).await.expect("load");
+    let loaded = generate::load(&mut client, scale, statistics)
+        .await
+        .expect("load");
     println!(
         "  {} activities and {} alerts in {:.1} s",
         loaded.activities, loaded.alerts, loaded.seconds

@@ -76,7 +76,7 @@ pub(crate) async fn evaluator_passes(
 }
 
 /// One pass of the evaluator, timed and printed.
-async fn timed_pass(
+pub(crate) async fn timed_pass(
     evaluator: &Evaluator,
     db: &Db,
     settings: &EvaluatorSettings,

@@ -11,21 +11,7 @@ pub(crate) async fn explain(
     tenant: Option<&str>,
 ) -> String {
     let (role, sql) = match tenant {
-        None => {
-            let evaluator = Evaluator::default();
-            let names: Vec<String> = evaluator
-                .rule_names()
-                .iter()
-                .map(|name| format!("'{name}'"))
-                .collect();
-            (
-                "max_evaluator".to_owned(),
-                evaluator
-                    .statement()
-                    .replace("$1", &shared::evaluator::BATCH_SIZE.to_string())
-                    .replace("$2", &format!("ARRAY[{}]", names.join(", "))),
-            )
-        }
+        None => ("max_evaluator".to_owned(), evaluator_statement()),
         Some(tenant) => (
             "max_app".to_owned(),
             shared::alerts::ACTIVE_ALERTS
@@ -42,24 +28,58 @@ pub(crate) async fn explain(
     let tenant_setting = tenant.map_or(String::new(), |t| {
         format!("SET LOCAL app.tenant_id = '{t}';")
     });
+    let plan = run_explain(
+        client,
+        &format!("SET LOCAL ROLE {role}; SET LOCAL jit = off; {tenant_setting}"),
+        &format!("EXPLAIN (ANALYZE, BUFFERS) {sql}"),
+    )
+    .await;
+    format!("## {title}\n\n{plan}\n")
+}
+
+/// The plan the evaluator's statement gets as the statistics stand (`EXPLAIN`, estimates only:
+/// nothing runs), as the evaluator's role with the settings of its batches.
+pub(crate) async fn plan(client: &tokio_postgres::Client) -> String {
+    let settings: String = shared::evaluator::BATCH_SETTINGS
+        .iter()
+        .map(|(name, value)| format!("SET LOCAL {name} = '{value}'; "))
+        .collect();
+    run_explain(
+        client,
+        &format!("SET LOCAL ROLE max_evaluator; {settings}"),
+        &format!("EXPLAIN {}", evaluator_statement()),
+    )
+    .await
+}
+
+/// The evaluator's statement with its parameters written in (a batch, every rule).
+fn evaluator_statement() -> String {
+    let evaluator = Evaluator::default();
+    let names: Vec<String> = evaluator
+        .rule_names()
+        .iter()
+        .map(|name| format!("'{name}'"))
+        .collect();
+    evaluator
+        .statement()
+        .replace("$1", &shared::evaluator::BATCH_SIZE.to_string())
+        .replace("$2", &format!("ARRAY[{}]", names.join(", ")))
+}
+
+/// Runs `explain` after `setup` in a transaction that is rolled back; the plan's lines.
+async fn run_explain(client: &tokio_postgres::Client, setup: &str, explain: &str) -> String {
     client
-        .batch_execute(&format!(
-            "BEGIN; SET LOCAL ROLE {role}; SET LOCAL jit = off; {tenant_setting}"
-        ))
+        .batch_execute(&format!("BEGIN; {setup}"))
         .await
         .expect("begin");
-    let rows = client
-        .simple_query(&format!("EXPLAIN (ANALYZE, BUFFERS) {sql}"))
-        .await
-        .expect("explain");
+    let rows = client.simple_query(explain).await.expect("explain");
     client.batch_execute("ROLLBACK").await.expect("rollback");
-    let mut text = format!("## {title}\n\n");
+    let mut text = String::new();
     for message in rows {
         if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
             text.push_str(row.get(0).unwrap_or(""));
             text.push('\n');
         }
     }
-    text.push('\n');
     text
 }

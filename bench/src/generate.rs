@@ -82,6 +82,17 @@ pub fn resolve_id(i: usize) -> shared::uuid::Uuid {
     shared::uuid::Uuid::from_u128(i as u128)
 }
 
+/// The planner's statistics once the data set is loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Statistics {
+    /// `VACUUM ANALYZE` after the load: the statistics describe the data.
+    Fresh,
+    /// Nothing after the load: the tables keep the statistics of when they were created, empty
+    /// (never analyzed), as after a large import that autovacuum has not caught up with yet.
+    Stale,
+}
+
 /// What was loaded, and how long it took.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Loaded {
@@ -103,8 +114,13 @@ fn tenant_of(lead: usize, scale: &Scale) -> String {
     }
 }
 
-/// Loads the activities and the open alerts of a scale into a migrated, empty database.
-pub async fn load(client: &mut Client, scale: &Scale) -> Result<Loaded, tokio_postgres::Error> {
+/// Loads the activities and the open alerts of a scale into a migrated, empty database, then runs
+/// `VACUUM ANALYZE` unless `statistics` is [`Statistics::Stale`].
+pub async fn load(
+    client: &mut Client,
+    scale: &Scale,
+    statistics: Statistics,
+) -> Result<Loaded, tokio_postgres::Error> {
     let started = Instant::now();
     let mut rng = Rng::new(0x4d41_5821);
     let now = OffsetDateTime::now_utc();
@@ -205,7 +221,9 @@ pub async fn load(client: &mut Client, scale: &Scale) -> Result<Loaded, tokio_po
     }
     writer.finish().await?;
     tx.commit().await?;
-    client.batch_execute("VACUUM ANALYZE").await?;
+    if statistics == Statistics::Fresh {
+        client.batch_execute("VACUUM ANALYZE").await?;
+    }
     let seconds = started.elapsed().as_secs_f64();
     Ok(Loaded {
         activities: total,

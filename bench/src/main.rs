@@ -25,11 +25,12 @@ mod results;
 mod route_bench;
 mod routes;
 mod server;
+mod statistics;
 
 use clap::Parser;
 use cli::{Cli, Load, Run};
 use explain::explain;
-use generate::{HUGE, Scale};
+use generate::{HUGE, Scale, Statistics};
 use results::Results;
 
 #[tokio::main]
@@ -51,8 +52,25 @@ async fn main() {
             }
             results::write(&results, &output);
         }
-        Run::Generate { scale } => {
-            database::load_database(&database::scale_named(&scale)).await;
+        Run::Generate {
+            scale,
+            stale_statistics,
+        } => {
+            let statistics = if stale_statistics {
+                Statistics::Stale
+            } else {
+                Statistics::Fresh
+            };
+            database::load_database(&database::scale_named(&scale), statistics).await;
+        }
+        Run::Statistics {
+            scale,
+            stale,
+            rounds,
+            output,
+        } => {
+            let output = output.unwrap_or_else(|| server::repository().join("BENCHMARKS.md"));
+            statistics::compare(database::scale_named(&scale), &stale, rounds, &output).await;
         }
         Run::Routes { scale, load, only } => {
             let scale = database::scale_named(&scale);
@@ -66,12 +84,16 @@ async fn main() {
 /// Every benchmark on a freshly loaded data set: the evaluator first (every generated lead is
 /// due), with the plans of the statements that matter, then the cold start, then the routes.
 async fn run(scale: Scale, load: &Load) -> Results {
-    let (url, mut client, loaded) = database::load_database(&scale).await;
-    let postgres: String = client
-        .query_one("SHOW server_version", &[])
-        .await
-        .expect("version")
-        .get(0);
+    let (url, mut client, loaded) = database::load_database(&scale, Statistics::Fresh).await;
+    let show = async |setting: &str| -> String {
+        client
+            .query_one(&format!("SHOW {setting}"), &[])
+            .await
+            .expect("show a setting")
+            .get(0)
+    };
+    let postgres = show("server_version").await;
+    let autovacuum = show("autovacuum").await;
     // The evaluator first: every generated lead is due.
     let mut plans = explain(
         &client,
@@ -97,6 +119,8 @@ async fn run(scale: Scale, load: &Load) -> Results {
         scale,
         machine: results::machine(),
         postgres,
+        autovacuum,
+        statistics: Statistics::Fresh,
         loaded,
         cores,
         routes: results,

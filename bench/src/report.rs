@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::generate::Statistics;
 use crate::results::Results;
 
 /// The whole report; `svg` (the latency chart) is linked relative to `output`'s folder.
@@ -45,7 +46,7 @@ fn header(md: &mut String, results: &Results) {
         "- Data set `{}`: {} tenants, {} leads, {} activities; one huge tenant with {} open \
          alerts of its own and a tenth of the leads, small tenants with {} open alerts each; \
          loaded with binary COPY at {:.0} rows/s ({:.1} s, the activity trigger folding them into \
-         lead summaries as it goes).\n",
+         lead summaries as it goes).",
         s.name,
         s.tenants,
         s.leads,
@@ -55,6 +56,27 @@ fn header(md: &mut String, results: &Results) {
         results.loaded.rows_per_second,
         results.loaded.seconds
     );
+    let _ = writeln!(md, "{}\n", conditions(results));
+}
+
+/// Under which autovacuum and statistics conditions the run measured.
+fn conditions(results: &Results) -> String {
+    let statistics = match results.statistics {
+        Statistics::Fresh => {
+            "the generator ran `VACUUM ANALYZE` after loading, so the planner's statistics \
+             describe the data set"
+        }
+        Statistics::Stale => {
+            "nothing analyzed the tables after loading, so the planner's statistics are those of \
+             the empty tables"
+        }
+    };
+    format!(
+        "- Conditions: autovacuum {} on the server; {statistics}. The evaluator's full pass with \
+         stale statistics against fresh ones on the same data: `max-bench statistics` \
+         (bench/PROFILE.md, \"Stale statistics\").",
+        results.autovacuum
+    )
 }
 
 /// Each route over HTTP against its statements with pgbench, at each concurrency level.

@@ -18,6 +18,10 @@ pub(crate) struct Results {
     pub(crate) scale: Scale,
     pub(crate) machine: String,
     pub(crate) postgres: String,
+    /// `SHOW autovacuum` on the server during the run.
+    pub(crate) autovacuum: String,
+    /// The planner's statistics once the data set was loaded.
+    pub(crate) statistics: generate::Statistics,
     pub(crate) loaded: generate::Loaded,
     pub(crate) cores: Cores,
     pub(crate) routes: Vec<RouteResult>,

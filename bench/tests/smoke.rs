@@ -242,6 +242,12 @@ fn a_tiny_run_measures_every_route_and_writes_the_report() {
             }
         }
     }
+    // The report says under which autovacuum and statistics conditions it measured.
+    assert!(
+        text.contains("- Conditions: autovacuum o")
+            && text.contains("ran `VACUUM ANALYZE` after loading"),
+        "{text}"
+    );
     assert!(
         text.contains("### The database on cores of its own")
             && (text.contains("| GET /api/alerts/active (small tenant) | 2 |")
@@ -250,5 +256,63 @@ fn a_tiny_run_measures_every_route_and_writes_the_report() {
     );
     // The cores are given back: PostgreSQL's processes may run on every core this test may.
     assert_eq!(affinity(&postgres_pid()), affinity("self"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_tiny_statistics_run_times_the_same_pass_with_stale_and_with_fresh_statistics() {
+    let database = format!("max_bench_stats_{}", std::process::id());
+    let dir = std::env::temp_dir().join(format!("max-bench-stats-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let report = dir.join("BENCHMARKS.md");
+    let stdout = max_bench(
+        &database,
+        &[
+            "statistics",
+            "--scale",
+            "tiny",
+            "--stale",
+            "never,scheduled",
+            "--output",
+            report.to_str().unwrap(),
+        ],
+    );
+    assert!(stdout.contains("autovacuum "), "{stdout}");
+    let results: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("bench/results/tiny-statistics.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(results["autovacuum"].is_string(), "{results}");
+    let comparisons = results["comparisons"].as_array().unwrap();
+    assert_eq!(
+        comparisons
+            .iter()
+            .map(|c| c["staleness"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["never", "scheduled"]
+    );
+    for comparison in comparisons {
+        // The same data on both sides: every generated lead evaluated, alerts raised.
+        for side in ["stale", "fresh"] {
+            let pass = &comparison[side];
+            assert!(
+                pass["leads_evaluated"].as_u64().unwrap() >= 2_000,
+                "{comparison}"
+            );
+            assert!(pass["alerts_changed"].as_u64().unwrap() > 0, "{comparison}");
+            assert!(pass["seconds"].as_f64().unwrap() > 0.0, "{comparison}");
+        }
+        assert!(comparison["ratio"].as_f64().unwrap() > 0.0, "{comparison}");
+    }
+    let plans =
+        std::fs::read_to_string(dir.join("bench/results/tiny-statistics-plans.txt")).unwrap();
+    assert!(
+        plans.contains("stale statistics") && plans.contains("CTE open_alerts"),
+        "{plans}"
+    );
+    // The copies and their source are dropped.
+    for part in ["src", "stale", "fresh"] {
+        assert!(!database_exists(&format!("{database}_stats_{part}")));
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -56,9 +56,21 @@ pub const BATCH_SIZE: i64 = 20_000;
 /// answer at all (the statement timeout is the server's, and a silent server enforces nothing).
 pub const BATCH_GRACE: Duration = Duration::from_secs(2);
 
-/// Memory for each sort and hash of a batch (transaction-local): a batch's intermediate results
-/// then stay in memory instead of spilling to temporary files.
-const BATCH_WORK_MEM: &str = "64MB";
+/// The settings of a batch's transaction (transaction-local, beside its role and statement
+/// timeout): no JIT compilation, an asynchronous commit, memory for each sort and hash (a batch's
+/// intermediate results then stay in memory instead of spilling to temporary files), and no nested
+/// loop where another join will do. The statement's only nested loops are then its per-lead index
+/// probes (`LATERAL`, which nothing else can join) and the cross join of the batch's tenants with
+/// the rules: its intermediate results are joined to each other by hash or merge joins, whatever
+/// the planner expects of their sizes. With statistics taken when no lead was due, it expected one
+/// due lead and rescanned an intermediate result for each lead of the batch (bench/PROFILE.md,
+/// "Stale statistics").
+pub const BATCH_SETTINGS: [(&str, &str); 4] = [
+    ("jit", "off"),
+    ("synchronous_commit", "off"),
+    ("work_mem", "64MB"),
+    ("enable_nestloop", "off"),
+];
 
 /// An evaluator of a list of rules (in priority order), with its statement put together once.
 #[derive(Debug, Clone)]
@@ -265,18 +277,19 @@ async fn begin_batch(
     timeout: &str,
     slot: i64,
 ) -> Result<bool, DbError> {
+    let (names, values): (Vec<&str>, Vec<&str>) = BATCH_SETTINGS.into_iter().unzip();
     let rows = tx
         .query_typed(
             "SELECT set_config('role', 'max_evaluator', true), \
                     set_config('statement_timeout', $1, true), \
-                    set_config('jit', 'off', true), \
-                    set_config('synchronous_commit', 'off', true), \
-                    set_config('work_mem', $3, true), \
+                    (SELECT count(set_config(name, value, true)) \
+                       FROM unnest($3::text[], $4::text[]) AS s(name, value)), \
                     pg_try_advisory_xact_lock($2) AS locked",
             &[
                 (&timeout, Type::TEXT),
                 (&(PASS_LOCK + slot), Type::INT8),
-                (&BATCH_WORK_MEM, Type::TEXT),
+                (&names, Type::TEXT_ARRAY),
+                (&values, Type::TEXT_ARRAY),
             ],
         )
         .await?;

@@ -5,16 +5,22 @@
 //! in the same order, so a lead's `winner` (the first rule that holds) names its alert as
 //! `($2::text[])[k]`.
 //!
-//! Plans (PostgreSQL 15), chosen so that they do not depend on fresh statistics (a full pass
-//! changes a large part of both tables before autovacuum analyzes them):
-//! - due leads: Index Scan on `max_lead_states_due` (`next_check_at <= now()`, in order, `LIMIT`
-//!   a batch), then LockRows;
-//! - per-tenant settings: a hash aggregate over the rules for each tenant of the batch;
-//! - open alerts of a lead: a parameterized Index Scan on `idx_max_alerts_unique_active` per lead
-//!   (`LATERAL ... OFFSET 0`), never a scan of every open alert;
-//! - the last manual resolution of a candidate: Index Scan on `idx_max_alerts_tenant_lead`;
-//! - alert updates: Index Scan on `max_alerts_pkey` with `id = ANY (...)`; lead updates: Tid Scan
-//!   with `ctid = ANY (...)` on the rows the batch locked.
+//! Plans (PostgreSQL 15). A pass may meet statistics that no longer describe the tables (a full
+//! pass or an import changes a large part of them, and autovacuum may be behind or off), so the
+//! statement is written for plans whose shape does not depend on them; the batch transaction
+//! turns nested loops off (`BATCH_SETTINGS`), so that only the per-lead probes below (and the
+//! cross join of the batch's tenants with the rules) loop;
+//! `shared/tests/stale_statistics.rs` checks the shape with stale statistics:
+//! - due leads: `max_lead_states_due` (`next_check_at <= now()`, in order, `LIMIT` a batch), then
+//!   LockRows; a bitmap scan and a sort of the due leads where the planner expects few;
+//! - per-tenant settings: an aggregate over the rules for each tenant of the batch;
+//! - open alerts of a lead: a parameterized probe of `idx_max_alerts_tenant_lead` per lead
+//!   (`LATERAL ... OFFSET 0`, the only index its conditions fit), never a scan of every open alert
+//!   of a tenant;
+//! - the last manual resolution of a candidate: the same probe;
+//! - the intermediate results joined to each other by hash or merge joins, never a nested loop;
+//! - alert updates: `max_alerts_pkey` with `id = ANY (...)`; lead updates: Tid Scan with
+//!   `ctid = ANY (...)` on the rows the batch locked.
 
 use crate::rules::Rule;
 
@@ -127,27 +133,37 @@ judged AS (
            least({next_checks}) AS check_again_at
       FROM ruled s
 ),
--- The open rule alerts of each due lead: an index probe per lead (OFFSET 0 keeps the planner
--- from turning it into a scan of every open alert).
+-- The open rule alerts of each due lead: an index probe per lead on its (tenant, lead), the
+-- lead's alerts kept or not above it. OFFSET 0 keeps the planner from turning the probe into a
+-- scan of every open alert, and the other conditions out of the probe: with them, the partial
+-- indexes (`WHERE resolved_at IS NULL`) would qualify too, and without column statistics the
+-- planner picked `max_alerts_active_by_urgency`, led by the tenant alone: a read of all the
+-- tenant's open alerts for every lead.
 open_alerts AS (
     SELECT a.id, a.type, a.message, a.severity, a.lead_name, j.tenant_id, j.lead_id,
            j.rule AS wanted, j.message AS wanted_message, j.severity AS wanted_severity,
            coalesce(j.lead_name, a.lead_name) AS wanted_lead_name
       FROM judged j
      CROSS JOIN LATERAL (
-           SELECT a.id, a.type, a.message, a.severity, a.lead_name
+           SELECT a.id, a.type, a.message, a.severity, a.lead_name, a.resolved_at
              FROM max_alerts a
-            WHERE a.tenant_id = j.tenant_id AND a.lead_id = j.lead_id AND a.resolved_at IS NULL
-              AND a.type = ANY ($2::text[])
+            WHERE a.tenant_id = j.tenant_id AND a.lead_id = j.lead_id
            OFFSET 0
      ) a
+     WHERE a.resolved_at IS NULL AND a.type = ANY ($2::text[])
 ),
--- Updates find their rows by primary key (`= ANY` of the ids), whatever the statistics say.
+-- Updates find their rows by primary key (`= ANY` of the ids), whatever the statistics say. An
+-- alert still open is `resolution IS NULL` (the table's check makes it the same as `resolved_at IS
+-- NULL`): a condition no partial index is built on, so that the primary key is the only index
+-- the update can take (with `resolved_at IS NULL`, stale statistics chose an index that has the
+-- id last: a scan of the whole index for each id). With nothing to resolve, nothing is read (the
+-- planner may rightly find a scan of a small table cheaper than its primary key).
 resolved AS (
     UPDATE max_alerts a
        SET resolved_at = now(), resolution = 'auto'
      WHERE a.id = ANY (ARRAY(SELECT o.id FROM open_alerts o WHERE o.type IS DISTINCT FROM o.wanted))
-       AND a.resolved_at IS NULL
+       AND a.resolution IS NULL
+       AND EXISTS (SELECT FROM open_alerts o WHERE o.type IS DISTINCT FROM o.wanted)
     RETURNING a.type
 ),
 refreshed AS (
