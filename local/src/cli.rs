@@ -1,5 +1,7 @@
 //! The command line: what `max-local` accepts, as clap reads it.
 
+use std::net::IpAddr;
+
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -7,7 +9,9 @@ use clap::{Args, Parser, Subcommand};
     name = "max-local",
     version,
     about = "Runs M.A.X. Living Alerts locally: the API on http://127.0.0.1:3005, and operator commands.",
-    after_help = "The database is DATABASE_URL, or postgres://postgres@127.0.0.1:5432/max_local when it is not set."
+    after_help = "The database is DATABASE_URL; when it is not set, postgres://postgres@127.0.0.1:5432/max_local \
+                  (PGHOST, PGPORT, PGUSER change it) if that answers, or else a PostgreSQL cluster of \
+                  max-local's own in the user's data folder, made the first time."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -50,26 +54,56 @@ pub enum Command {
 }
 
 impl Default for Command {
+    /// `serve` with its defaults, and the `SERVE_*` environment variables applied.
     fn default() -> Self {
-        Command::Serve(ServeOptions {
-            port: 3005,
-            cors_origin: "*".into(),
-            evaluate_every: 60,
-        })
+        match Cli::parse_from(["max-local", "serve"]).command {
+            Some(command) => command,
+            None => unreachable!("clap parsed the serve command"),
+        }
     }
 }
 
+/// `serve`'s options. Each may also be set by the environment variable named in `--help` (a
+/// command-line option wins), so that a process manager's environment file configures a server.
 #[derive(Args)]
 pub struct ServeOptions {
+    /// The address to listen on: 127.0.0.1 behind a reverse proxy on the same machine.
+    #[arg(long, env = "SERVE_BIND", default_value = "127.0.0.1")]
+    pub bind: IpAddr,
     /// The port to listen on (0 picks a free one).
-    #[arg(long, default_value_t = 3005)]
+    #[arg(long, env = "SERVE_PORT", default_value_t = 3005)]
     pub port: u16,
     /// The Origin allowed to call the API from a browser (CORS).
-    #[arg(long, default_value = "*")]
+    #[arg(long, env = "SERVE_CORS_ORIGIN", default_value = "*")]
     pub cors_origin: String,
     /// Seconds between two passes of the alert evaluator (0: never).
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, env = "SERVE_EVALUATE_EVERY", default_value_t = 60)]
     pub evaluate_every: u64,
+    /// Neither create nor print the demo tenant's key and dashboard token (a server whose
+    /// output goes to a journal others read).
+    #[arg(long, env = "SERVE_NO_DEMO", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_demo: bool,
+    #[command(flatten)]
+    pub limits: Limits,
+}
+
+/// How long the server waits on a client, and how many it serves at once.
+#[derive(Args, Clone, Copy, Debug)]
+pub struct Limits {
+    /// Milliseconds a client may take to send a request's head, counted from when it connects or
+    /// from its previous answer: so also how long an idle keep-alive connection stays open.
+    #[arg(long, env = "SERVE_HEADER_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_ms: u64,
+    /// Milliseconds a client may take to send a request's body; past it, a 408 and the connection
+    /// is closed.
+    #[arg(long, env = "SERVE_BODY_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout_ms: u64,
+    /// Connections open at once; more wait in the kernel's queue until one closes.
+    #[arg(long, env = "SERVE_MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub max_connections: u64,
+    /// Milliseconds that requests in flight may take to finish after SIGTERM or Ctrl-C.
+    #[arg(long, env = "SERVE_SHUTDOWN_TIMEOUT_MS", default_value_t = 10_000)]
+    pub shutdown_timeout_ms: u64,
 }
 
 #[derive(Args)]

@@ -2,21 +2,27 @@
 //! request into the HTTP API (payload v2) event the cloud would send, hands it to the same handler
 //! the Lambda function runs, and turns the handler's response back into HTTP. CORS (tower-http)
 //! as the gateway is configured, trailing slashes tolerated, and the demo dashboard served.
+//!
+//! What API Gateway does before a function sees a request is done here too: an HTTP/1.1 request
+//! without exactly one `Host` is a 400, a body that does not arrive within its bound is a 408, and
+//! every request gets one log line (the handlers log their own; the gateway logs the rest:
+//! dashboard files, unknown routes, refusals) with method, route, status and duration, never
+//! headers, query values or bodies.
 
 use std::collections::HashMap;
-use std::future::Future;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, RawPathParams, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::extract::{ConnectInfo, MatchedPath, RawPathParams, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Version, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, get, on};
-use axum::{Router, ServiceExt};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use lambda_http::aws_lambda_events::apigw::{
@@ -26,7 +32,7 @@ use lambda_http::aws_lambda_events::apigw::{
 use lambda_http::request::LambdaRequest;
 use shared::http::routes::{self, ROUTES, Route, RouteMatch};
 use shared::http::{ApiError, App};
-use tokio::net::TcpListener;
+use tower::Service;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::normalize_path::NormalizePathLayer;
 
@@ -44,30 +50,88 @@ const CORS_ALLOW_HEADERS: [HeaderName; 4] = [
 
 static REQUEST_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Serves every route on `listener` until `shutdown` completes.
-pub async fn serve(
-    listener: TcpListener,
+/// Marks a response whose handler logged the request itself (`shared::http::respond`).
+#[derive(Clone, Copy)]
+struct LoggedByHandler;
+
+/// The route a response answered, for the gateway's log line.
+#[derive(Clone)]
+struct AnsweredRoute(MatchedPath);
+
+/// Every route, as one service for `server::run`: `body_timeout` bounds reading a request's body.
+pub fn service(
     app: Arc<App>,
     cors_origin: &str,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    // Around the router, so that `/health/` is routed as `/health`, and every answer (errors and
-    // the dashboard too) carries the CORS headers.
-    let service = tower::ServiceBuilder::new()
+    body_timeout: Duration,
+) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + 'static
+{
+    // Outermost the log line and the Host check, which see every request; then, around the
+    // router, so that `/health/` is routed as `/health`, and every answer (errors and the
+    // dashboard too) carries the CORS headers.
+    tower::ServiceBuilder::new()
+        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn(require_host))
         .layer(NormalizePathLayer::trim_trailing_slash())
         .layer(middleware::from_fn(preflight_no_content))
         .layer(cors(cors_origin))
-        .service(router(app));
-    axum::serve(
-        listener,
-        ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(service),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+        .service(router(app, body_timeout))
+}
+
+/// One log line for a request its handler did not log (the dashboard, an unknown route, a
+/// refusal), like the handlers' own: route, status and duration.
+async fn log_request(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let response = next.run(req).await;
+    if response.extensions().get::<LoggedByHandler>().is_none() {
+        let route = match response.extensions().get::<AnsweredRoute>() {
+            Some(AnsweredRoute(path)) => format!("{method} {}", path.as_str()),
+            None => format!("{method} (no route)"),
+        };
+        let status = response.status().as_u16();
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        if status >= 500 {
+            tracing::warn!(%route, status, elapsed_ms, "request failed");
+        } else {
+            tracing::info!(%route, status, elapsed_ms, "request");
+        }
+    }
+    response
+}
+
+/// Notes which route answered, for `log_request` (outside the router, it cannot see it).
+async fn note_route(path: Option<MatchedPath>, req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    if let Some(path) = path {
+        response.extensions_mut().insert(AnsweredRoute(path));
+    }
+    response
+}
+
+/// An HTTP/1.1 request must name its host once (RFC 9112, section 3.2): otherwise a 400, and the
+/// connection is closed.
+async fn require_host(req: Request, next: Next) -> Response {
+    if req.version() == Version::HTTP_11 && req.headers().get_all(header::HOST).iter().count() != 1
+    {
+        let error = ApiError::bad_request(
+            "missing_host",
+            "An HTTP/1.1 request must carry one Host header.",
+        );
+        return closing(into_axum(error.into_response()));
+    }
+    next.run(req).await
+}
+
+/// `response`, after which the server closes the connection.
+fn closing(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Every route of the system, the dashboard, and JSON answers for what matches no route.
-fn router(app: Arc<App>) -> Router {
+fn router(app: Arc<App>, body_timeout: Duration) -> Router {
     let mut router = Router::new();
     for route in &ROUTES {
         let method = Method::from_bytes(route.method.as_bytes()).expect("a route's method");
@@ -79,7 +143,9 @@ fn router(app: Arc<App>) -> Router {
                 move |State(app): State<Arc<App>>,
                       ConnectInfo(peer): ConnectInfo<SocketAddr>,
                       params: RawPathParams,
-                      req: Request| forward(app, route, peer, params, req),
+                      req: Request| {
+                    forward(app, route, peer, params, req, body_timeout)
+                },
             ),
         );
     }
@@ -98,6 +164,7 @@ fn router(app: Arc<App>) -> Router {
             };
             into_axum(error.into_response())
         })
+        .layer(middleware::from_fn(note_route))
         .with_state(app)
 }
 
@@ -172,14 +239,19 @@ async fn forward(
     peer: SocketAddr,
     params: RawPathParams,
     req: Request,
+    body_timeout: Duration,
 ) -> Response {
     let (parts, body) = req.into_parts();
-    let body = match axum::body::to_bytes(body, MAX_FORWARDED_BODY).await {
-        Ok(body) => body,
-        Err(_) => {
-            return into_axum(ApiError::payload_too_large(MAX_FORWARDED_BODY).into_response());
-        }
-    };
+    let body =
+        match tokio::time::timeout(body_timeout, axum::body::to_bytes(body, MAX_FORWARDED_BODY))
+            .await
+        {
+            Ok(Ok(body)) => body,
+            Ok(Err(_)) => {
+                return into_axum(ApiError::payload_too_large(MAX_FORWARDED_BODY).into_response());
+            }
+            Err(_) => return closing(into_axum(body_timed_out().into_response())),
+        };
     let path = parts.uri.path().to_owned();
 
     let mut http = ApiGatewayV2httpRequestContextHttpDescription::default();
@@ -242,10 +314,22 @@ async fn forward(
         "resolve-alert" => resolve_alert::handle(&app, request).await,
         other => {
             tracing::error!(function = other, "route names an unknown function");
-            ApiError::internal().into_response()
+            return into_axum(ApiError::internal().into_response());
         }
     };
-    into_axum(response)
+    let mut response = into_axum(response);
+    response.extensions_mut().insert(LoggedByHandler);
+    response
+}
+
+/// 408: the body did not arrive within the gateway's bound.
+fn body_timed_out() -> ApiError {
+    let mut error = ApiError::bad_request(
+        "request_timeout",
+        "The request body did not arrive in time.",
+    );
+    error.status = StatusCode::REQUEST_TIMEOUT;
+    error
 }
 
 /// A handler's response, as HTTP.

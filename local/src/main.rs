@@ -8,6 +8,8 @@ mod cli;
 mod commands;
 mod gateway;
 mod serve;
+mod server;
+mod telemetry;
 
 use std::process::ExitCode;
 
@@ -18,7 +20,13 @@ use cli::{Cli, Command};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    lambda_http::tracing::init_default_subscriber_with_writer(std::io::stderr);
+    let _telemetry = match telemetry::init() {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("max-local: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let cli = Cli::parse();
     let result = match Config::from_env() {
         Err(error) => Err(commands::Error::new(error.to_string())),

@@ -1,5 +1,6 @@
-//! `serve`: the whole system on one machine. Migrates, creates the demo tenant with a fresh key,
-//! runs the evaluator on a timer and serves every route through the gateway.
+//! `serve`: the whole system on one machine. Migrates, creates the demo tenant with a fresh key
+//! (unless `--no-demo`), runs the evaluator on a timer and serves every route through the gateway,
+//! until SIGTERM or Ctrl-C (then requests in flight finish, and the process exits 0).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use tokio::net::TcpListener;
 
 use crate::cli::ServeOptions;
 use crate::commands::{self, Error, tenant_arg, tokens};
-use crate::gateway;
+use crate::{gateway, server};
 
 const DEMO_TENANT: &str = "macrea";
 const DEMO_KEY_LABEL: &str = "max-local demo";
@@ -25,7 +26,11 @@ const POOL_SIZE: usize = 16;
 
 pub async fn serve(options: ServeOptions, config: Config) -> Result<(), Error> {
     let url = commands::migrate(&config, false).await?;
-    let key = demo_key(&url).await?;
+    let key = if options.no_demo {
+        None
+    } else {
+        Some(demo_key(&url).await?)
+    };
 
     // The functions' connection may go through a pooler (APP_DATABASE_URL); migrations and operator
     // commands need a direct one (DATABASE_URL).
@@ -54,38 +59,53 @@ pub async fn serve(options: ServeOptions, config: Config) -> Result<(), Error> {
     .map_err(|error| Error::new(error.to_string()))?;
     let app = Arc::new(App::new(db, Some(verifier)));
 
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port)))
+    let bind = SocketAddr::new(options.bind, options.port);
+    let listener = TcpListener::bind(bind)
         .await
-        .map_err(|error| {
-            Error::new(format!(
-                "cannot listen on 127.0.0.1:{}: {error}",
-                options.port
-            ))
-        })?;
+        .map_err(|error| Error::new(format!("cannot listen on {bind}: {error}")))?;
     let address = listener
         .local_addr()
         .map_err(|error| Error::new(error.to_string()))?;
-    println!("Demo tenant: {DEMO_TENANT}");
-    println!("API key (tenant {DEMO_TENANT}, all scopes; a new one at each start): {key}");
+    if let Some(key) = &key {
+        println!("Demo tenant: {DEMO_TENANT}");
+        println!("API key (tenant {DEMO_TENANT}, all scopes; a new one at each start): {key}");
+    }
     if options.evaluate_every > 0 {
         println!("Alert evaluator: every {} s", options.evaluate_every);
     }
-    let demo_token = tokens::user_token(
-        &secret,
-        &config,
-        DEMO_TENANT,
-        DEMO_USER,
-        Duration::from_secs(12 * 3600),
-    )?;
+    let demo = match &key {
+        Some(key) => {
+            let token = tokens::user_token(
+                &secret,
+                &config,
+                DEMO_TENANT,
+                DEMO_USER,
+                Duration::from_secs(12 * 3600),
+            )?;
+            Some((key, token))
+        }
+        None => None,
+    };
     println!("Listening on http://{address}");
-    println!(
-        "Dashboard (signed in as {DEMO_USER} of tenant {DEMO_TENANT} for 12 h): http://{address}/dashboard#token={demo_token}"
-    );
-    println!("Try: curl -H 'Authorization: Bearer {key}' http://{address}/api/alerts/active");
+    if let Some((key, token)) = demo {
+        println!(
+            "Dashboard (signed in as {DEMO_USER} of tenant {DEMO_TENANT} for 12 h): http://{address}/dashboard#token={token}"
+        );
+        println!("Try: curl -H 'Authorization: Bearer {key}' http://{address}/api/alerts/active");
+    }
 
-    gateway::serve(listener, app, &options.cors_origin, shutdown_signal())
-        .await
-        .map_err(|error| Error::new(format!("the server stopped: {error}")))?;
+    let limits = &options.limits;
+    let service = gateway::service(
+        app,
+        &options.cors_origin,
+        Duration::from_millis(limits.body_timeout_ms),
+    );
+    let limits = server::Limits {
+        header_timeout: Duration::from_millis(limits.header_timeout_ms),
+        max_connections: usize::try_from(limits.max_connections).unwrap_or(usize::MAX),
+        shutdown_timeout: Duration::from_millis(limits.shutdown_timeout_ms),
+    };
+    server::run(listener, service, limits, shutdown_signal()).await;
     println!("Stopped.");
     Ok(())
 }

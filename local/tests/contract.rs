@@ -45,11 +45,10 @@ fn serve(test: &TestDb) -> Serve {
         .expect("max-local starts");
     let stdout = child.stdout.take().unwrap();
     let (lines_tx, lines_rx) = mpsc::channel();
+    // Reads serve's output to its end, so that serve never writes to a closed pipe.
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
+            let _ = lines_tx.send(line);
         }
     });
     let (mut key, mut base) = (None, None);

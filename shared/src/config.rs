@@ -1,6 +1,9 @@
 //! Configuration: every environment variable the functions and `max-local` read, read once at cold
 //! start by [`Config::from_env`], and documented here once (README.md's table is the operator's
-//! view of the same list).
+//! view of the same list). Only `max-local serve`'s own settings are read elsewhere: its
+//! connection limits (`SERVE_*`, with its command-line options in `local/src/cli.rs`), and its
+//! log format and error reports (`AWS_LAMBDA_LOG_FORMAT`, `SENTRY_DSN`, `local/src/telemetry.rs`).
+//! libpq's `PGHOST`, `PGPORT` and `PGUSER` are read by `max-local` when `DATABASE_URL` is not set.
 //!
 //! Values are parsed when read: a variable that is set but invalid stops the process at start with
 //! an error naming it, rather than falling back silently. Secrets are not read here: this module
