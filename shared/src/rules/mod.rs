@@ -20,8 +20,8 @@
 //!
 //! To add a rule: write its home, add it to [`ALL`] at its place in the priority order, and run
 //! `max-local migrate`. A rule that needs a fact the summary does not keep yet also needs one
-//! migration (the column, and how `max_merge_activities` maintains it). `docs/architecture.md`
-//! walks through it.
+//! migration (the column, and how the activity trigger, `max_lead_activities_merge`, maintains
+//! it). `docs/architecture.md` walks through it.
 
 mod delivery_failed;
 mod no_contact_7d;
