@@ -5,69 +5,36 @@
 //!
 //! Needs schemathesis on PATH (scripts/test installs it from infra/requirements.txt).
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Command;
 
 use shared::testing::{TestDb, UNKNOWN_KEY};
 
-const BIN: &str = env!("CARGO_BIN_EXE_max-local");
 /// Examples per operation and phase: enough to reach every keyword of the document, few enough
 /// for the three runs to take about a minute.
 const MAX_EXAMPLES: &str = "40";
 const SEED: &str = "20261201";
 
-/// `max-local serve` on a free port and its own database, killed when dropped.
-struct Serve {
-    child: Child,
-    base: String,
-    key: String,
-}
+/// `max-local serve` on its own database, killed when dropped.
+struct Serve(support::Launched);
 
 impl Drop for Serve {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.0.child.kill();
+        let _ = self.0.child.wait();
     }
 }
 
 fn serve(test: &TestDb) -> Serve {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--port", "0", "--evaluate-every", "0"])
-        .env("DATABASE_URL", &test.url)
-        .env("RUST_LOG", "warn")
-        .env("JWT_SECRET", "contract-tests-secret-0123456789abcdef")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("max-local starts");
-    let stdout = child.stdout.take().unwrap();
-    let (lines_tx, lines_rx) = mpsc::channel();
-    // Reads serve's output to its end, so that serve never writes to a closed pipe.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let (mut key, mut base) = (None, None);
-    while key.is_none() || base.is_none() {
-        let line = lines_rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("max-local serve printed its key and address");
-        if line.starts_with("API key") {
-            key = line.split_whitespace().last().map(str::to_owned);
-        }
-        if let Some(address) = line.strip_prefix("Listening on ") {
-            base = Some(address.trim().to_owned());
-        }
-    }
-    Serve {
-        child,
-        base: base.unwrap(),
-        key: key.unwrap(),
-    }
+    Serve(support::launch(|command| {
+        command
+            .args(["--evaluate-every", "0"])
+            .env("DATABASE_URL", &test.url)
+            .env("RUST_LOG", "warn")
+            .env("JWT_SECRET", "contract-tests-secret-0123456789abcdef");
+    }))
 }
 
 /// Runs schemathesis against `base` with these extra arguments; panics with its report unless
@@ -149,8 +116,9 @@ fn the_server_does_what_the_openapi_document_says_with_any_credential() {
     });
 
     let bearer = |key: &str| vec!["-H".to_owned(), format!("Authorization: Bearer {key}")];
-    schemathesis(&server.base, "with a valid key", &bearer(&server.key));
-    schemathesis(&server.base, "with an unknown key", &bearer(UNKNOWN_KEY));
-    schemathesis(&server.base, "without a key", &[]);
+    let (base, key) = (&server.0.base, server.0.key.as_deref().unwrap());
+    schemathesis(base, "with a valid key", &bearer(key));
+    schemathesis(base, "with an unknown key", &bearer(UNKNOWN_KEY));
+    schemathesis(base, "without a key", &[]);
     drop(server);
 }

@@ -2,18 +2,18 @@
 //! seed's checklist (phases 1.4, 2.4, 4.1 to 4.3), every error status, tenancy, the operator
 //! commands, CORS, and checks the OpenAPI document against what is served.
 
+mod support;
+
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use shared::http::routes::{self, RouteMatch};
 use shared::testing::{SEED_INSERT, TestDb};
 
-const BIN: &str = env!("CARGO_BIN_EXE_max-local");
+use support::BIN;
 const JWT_SECRET: &str = "e2e-tests-secret-0123456789abcdefghij";
 const SEED_ACTIVITY: &str = r#"{
     "leadId": "test_deploy",
@@ -63,49 +63,26 @@ impl Server {
             .build()
             .unwrap();
         let test = runtime.block_on(TestDb::new());
-        let mut child = Command::new(BIN)
-            .args(["serve", "--port", "0"])
-            .args(extra_args)
-            .envs(env(&test))
-            .env("DATABASE_URL", &test.url)
-            .env("RUST_LOG", "warn")
-            .env("JWT_SECRET", JWT_SECRET)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("max-local starts");
-        let stdout = child.stdout.take().unwrap();
-        let (lines_tx, lines_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = lines_tx.send(line);
-            }
+        let launched = support::launch(|command| {
+            command
+                .args(extra_args)
+                .envs(env(&test))
+                .env("DATABASE_URL", &test.url)
+                .env("RUST_LOG", "warn")
+                .env("JWT_SECRET", JWT_SECRET);
         });
-        let (mut key, mut base, mut dashboard) = (None, None, None);
-        while base.is_none() || dashboard.is_none() {
-            let line = lines_rx
-                .recv_timeout(Duration::from_secs(60))
-                .expect("max-local serve printed its address");
-            if line.starts_with("API key") {
-                key = line.split_whitespace().last().map(str::to_owned);
-            }
-            if let Some(address) = line.strip_prefix("Listening on ") {
-                base = Some(address.trim().to_owned());
-            }
-            if line.starts_with("Dashboard") {
-                dashboard = line.split_whitespace().last().map(str::to_owned);
-            }
-        }
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(30)))
             .build()
             .into();
         Self {
-            child,
-            dashboard: dashboard.unwrap(),
-            base: base.unwrap(),
-            key: key.expect("max-local serve printed a key"),
+            child: launched.child,
+            dashboard: launched
+                .dashboard
+                .expect("max-local serve printed its dashboard"),
+            base: launched.base,
+            key: launched.key.expect("max-local serve printed a key"),
             agent,
             seen: RefCell::default(),
             runtime,

@@ -7,7 +7,9 @@
 //! Raw tests speak HTTP/1.1 over `std::net::TcpStream`, with small timeouts given as `serve`
 //! options; every wait has a bound.
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+mod support;
+
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use shared::testing::TestDb;
 
-const BIN: &str = env!("CARGO_BIN_EXE_max-local");
+use support::BIN;
 const JWT_SECRET: &str = "vps-tests-secret-0123456789abcdefghijkl";
 
 /// A running `max-local serve` on its own database; killed (if still running) when dropped.
@@ -49,61 +51,20 @@ impl Serve {
             .unwrap();
         let test = runtime.block_on(TestDb::new());
         let url = database_url.map_or_else(|| test.url.clone(), |make| make(&test.url));
-        let mut child = Command::new(BIN)
-            .args(["serve", "--port", "0", "--evaluate-every", "0"])
-            .args(args)
-            .env("DATABASE_URL", url)
-            .env("JWT_SECRET", JWT_SECRET)
-            .env("RUST_LOG", "info")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("max-local starts");
-
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let pipe = child.stderr.take().unwrap();
-        let lines = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line);
-            }
+        let launched = support::launch(|command| {
+            command
+                .args(["--evaluate-every", "0"])
+                .args(args)
+                .env("DATABASE_URL", url)
+                .env("JWT_SECRET", JWT_SECRET)
+                .env("RUST_LOG", "info")
+                .envs(env.iter().copied());
         });
-        let stdout = child.stdout.take().unwrap();
-        let (lines_tx, lines_rx) = mpsc::channel();
-        // Read to the end: serve prints more after its address, and must not find the pipe closed.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = lines_tx.send(line);
-            }
-        });
-        let (mut key, mut port) = (None, None);
-        while port.is_none() {
-            let line = lines_rx
-                .recv_timeout(Duration::from_secs(60))
-                .unwrap_or_else(|_| {
-                    panic!(
-                        "max-local serve printed no address; stderr: {:?}",
-                        stderr.lock().unwrap()
-                    )
-                });
-            if line.starts_with("API key") {
-                key = line.split_whitespace().last().map(str::to_owned);
-            }
-            if let Some(address) = line.strip_prefix("Listening on http://") {
-                port = address
-                    .trim()
-                    .rsplit(':')
-                    .next()
-                    .and_then(|p| p.parse().ok());
-            }
-        }
         Self {
-            child,
-            port: port.unwrap(),
-            key,
-            stderr,
+            child: launched.child,
+            port: launched.port,
+            key: launched.key,
+            stderr: launched.stderr,
             runtime,
             test,
         }
