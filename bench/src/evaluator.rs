@@ -19,11 +19,9 @@ pub(crate) struct EvaluatorPass {
     pub(crate) alerts_changed: u64,
 }
 
-/// The evaluator's three passes, then the full pass's writes by PostgreSQL alone.
-pub(crate) async fn evaluator_passes(
-    url: &str,
-    client: &tokio_postgres::Client,
-) -> (Vec<EvaluatorPass>, floor::Floor) {
+/// A pool on the database at `url`, and the evaluator's settings for a timed pass (a batch may
+/// take ten minutes at full scale).
+pub(crate) fn pass_setup(url: &str) -> (Db, EvaluatorSettings) {
     let db = Db::connect_lazily(
         admin::parse_url(url).expect("url"),
         &PoolSettings::default(),
@@ -34,6 +32,15 @@ pub(crate) async fn evaluator_passes(
         timeout: Duration::from_secs(600),
         ..EvaluatorSettings::default()
     };
+    (db, settings)
+}
+
+/// The evaluator's three passes, then the full pass's writes by PostgreSQL alone.
+pub(crate) async fn evaluator_passes(
+    url: &str,
+    client: &tokio_postgres::Client,
+) -> (Vec<EvaluatorPass>, floor::Floor) {
+    let (db, settings) = pass_setup(url);
     let evaluator = Evaluator::default();
     let mut passes = Vec::new();
     let pass = async |name: &'static str| timed_pass(&evaluator, &db, &settings, name).await;

@@ -9,12 +9,10 @@
 //! planner knew of each table) are written with them.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 use shared::admin;
-use shared::config::{EvaluatorSettings, PoolSettings};
-use shared::db::Db;
 use shared::evaluator::Evaluator;
 use tokio_postgres::Client;
 
@@ -211,16 +209,7 @@ async fn measure(name: &str, pass: &'static str) -> (EvaluatorPass, String) {
         .await
         .expect("checkpoint");
     let url = admin::with_database(&database::server_url(), name).expect("url");
-    let db = Db::connect_lazily(
-        admin::parse_url(&url).expect("url"),
-        &PoolSettings::default(),
-        "max-bench",
-    )
-    .expect("pool");
-    let settings = EvaluatorSettings {
-        timeout: Duration::from_secs(600),
-        ..EvaluatorSettings::default()
-    };
+    let (db, settings) = crate::evaluator::pass_setup(&url);
     let evaluator = Evaluator::default();
     let timed = timed_pass(&evaluator, &db, &settings, pass).await;
     (timed, plan)
