@@ -1,56 +1,56 @@
 -- Logging an activity at close to the cost of a plain insert (bench/PROFILE.md, "The write path").
 --
--- The insert trigger folded new activities into their leads' summaries by calling
--- max_merge_activities, a LANGUAGE sql function, with an array of the new rows. PostgreSQL plans
--- the statement of such a function again at every call, and planning that statement cost several
--- times the insert itself. A PL/pgSQL function keeps the plan of each of its statements for the
--- connection's life, so the trigger now runs the same statement itself, reading the transition
--- table directly (no array is built and unnested), and it looks for the alerts the new activities
--- clear only when their leads have an open one. What it does is unchanged: one upsert per
--- statement, leads in key order, then the alerts the new activities clear, in the same transaction.
+-- The insert trigger folded new activities into their leads' summaries once per statement: it
+-- collected the statement's rows in a transition table, passed them as an array to
+-- max_merge_activities, a LANGUAGE sql function whose statement PostgreSQL planned again at every
+-- call, aggregated them per lead, then updated the lead's alerts even when it had none open (an
+-- update of no row still runs the alert counters' statement trigger). For the one-row inserts of
+-- the API, that cost about nine times the insert itself.
 --
--- One thing is written differently: a lead that is already due keeps its due time
--- (`least(next_check_at, now())`) instead of being set to now(). The evaluator looks at it all
--- the same, and the summary's update then leaves `max_lead_states_due` alone, so that PostgreSQL
--- can make it a HOT update (no new index entries) when the page has room, which the fill factor
--- below leaves it.
+-- The trigger is now a row trigger in PL/pgSQL: no transition table (collecting one costs about a
+-- quarter of an insert, whatever the trigger does), plans kept for the connection's life, one
+-- upsert of the row's lead, and the alerts updated only when the lead has one open. What it keeps
+-- is unchanged: the same summary columns with the same rules (the newest of each kind wins,
+-- whatever order activities arrive in), alerts cleared at once in the inserting transaction, for
+-- COPY and multi-row inserts too (their rows are folded one after the other, at the end of the
+-- statement).
+--
+-- Two things are written differently:
+-- - a lead that is already due keeps its due time (`least(next_check_at, now())`) instead of
+--   being set to now(): the evaluator looks at it all the same, and the summary's update then
+--   leaves `max_lead_states_due` alone, so that PostgreSQL can make it a HOT update (no new index
+--   entries) when the page has room, which the fill factor below leaves it;
+-- - a statement of many rows locks their leads' summaries in the order of its rows, not sorted:
+--   two such statements at once over the same leads in opposite orders can deadlock (PostgreSQL
+--   then cancels one, which can be retried). The API inserts one activity per statement.
 CREATE OR REPLACE FUNCTION max_lead_activities_merge() RETURNS trigger
 LANGUAGE plpgsql SET search_path = public, pg_temp
 AS $$
+DECLARE
+    -- What the activity is to the rules: a touch is an inbound activity or an outbound contact (a
+    -- message sent, a call or meeting held); an outcome is a known fate of an outbound message.
+    inbound  constant boolean := NEW.direction = 'in';
+    contact  constant boolean := NEW.direction = 'out' AND NEW.status IN ('sent', 'completed');
+    outcome  constant boolean := NEW.direction = 'out'
+                                 AND NEW.status IN ('sent', 'delivered', 'read', 'failed', 'completed');
+    touch    constant boolean := inbound OR contact;
+    summary  max_lead_states;
 BEGIN
-    -- The new activities folded into their leads' summaries: one upsert, leads in key order.
-    WITH events AS (
-        SELECT e.tenant_id, e.lead_id, e.lead_name, e.channel, e.occurred_at,
-               e.direction = 'in' AS inbound,
-               e.direction = 'out' AND e.status IN ('sent', 'completed') AS contact,
-               e.direction = 'out' AND e.status IN ('sent', 'delivered', 'read', 'failed', 'completed') AS outcome,
-               e.status = 'failed' AS failed
-          FROM new_rows AS e
-    ), batch AS (
-        SELECT tenant_id, lead_id,
-               (array_agg(lead_name ORDER BY occurred_at DESC) FILTER (WHERE lead_name IS NOT NULL))[1] AS lead_name,
-               min(occurred_at) AS first_seen_at,
-               max(occurred_at) FILTER (WHERE inbound) AS last_in_at,
-               max(occurred_at) FILTER (WHERE contact) AS last_contact_at,
-               (array_agg(channel ORDER BY occurred_at DESC) FILTER (WHERE contact))[1] AS last_contact_channel,
-               max(occurred_at) FILTER (WHERE inbound OR contact) AS last_touch_at,
-               (array_agg(inbound ORDER BY occurred_at DESC) FILTER (WHERE inbound OR contact))[1] AS last_touch_in,
-               (array_agg(channel ORDER BY occurred_at DESC) FILTER (WHERE inbound OR contact))[1] AS last_touch_channel,
-               max(occurred_at) FILTER (WHERE outcome) AS last_outcome_at,
-               (array_agg(failed ORDER BY occurred_at DESC) FILTER (WHERE outcome))[1] AS last_outcome_failed,
-               (array_agg(channel ORDER BY occurred_at DESC) FILTER (WHERE outcome))[1] AS last_outcome_channel
-          FROM events
-         GROUP BY tenant_id, lead_id
-    )
     INSERT INTO max_lead_states AS s
            (tenant_id, lead_id, lead_name, first_seen_at, last_in_at, last_contact_at,
             last_contact_channel, last_touch_at, last_touch_in, last_touch_channel,
             last_outcome_at, last_outcome_failed, last_outcome_channel, next_check_at)
-    SELECT tenant_id, lead_id, lead_name, first_seen_at, last_in_at, last_contact_at,
-           last_contact_channel, last_touch_at, last_touch_in, last_touch_channel,
-           last_outcome_at, last_outcome_failed, last_outcome_channel, now()
-      FROM batch
-     ORDER BY tenant_id, lead_id
+    VALUES (NEW.tenant_id, NEW.lead_id, NEW.lead_name, NEW.occurred_at,
+            CASE WHEN inbound THEN NEW.occurred_at END,
+            CASE WHEN contact THEN NEW.occurred_at END,
+            CASE WHEN contact THEN NEW.channel END,
+            CASE WHEN touch THEN NEW.occurred_at END,
+            CASE WHEN touch THEN inbound END,
+            CASE WHEN touch THEN NEW.channel END,
+            CASE WHEN outcome THEN NEW.occurred_at END,
+            CASE WHEN outcome THEN NEW.status = 'failed' END,
+            CASE WHEN outcome THEN NEW.channel END,
+            now())
     ON CONFLICT (tenant_id, lead_id) DO UPDATE SET
         lead_name = coalesce(excluded.lead_name, s.lead_name),
         first_seen_at = least(s.first_seen_at, excluded.first_seen_at),
@@ -68,40 +68,35 @@ BEGIN
         last_outcome_channel = CASE WHEN excluded.last_outcome_at >= coalesce(s.last_outcome_at, '-infinity')
                                     THEN excluded.last_outcome_channel ELSE s.last_outcome_channel END,
         last_outcome_at = greatest(s.last_outcome_at, excluded.last_outcome_at),
-        next_check_at = least(s.next_check_at, now());
+        next_check_at = least(s.next_check_at, now())
+    RETURNING s.* INTO summary;
 
-    -- Then the alerts the new activities clear, if their leads have any open: most activities
-    -- belong to a lead without one, and an update of no row still runs the alert counters'
-    -- statement trigger. The summaries read here are the ones just written, which this
-    -- transaction holds locked.
-    IF EXISTS (SELECT FROM new_rows AS r
-                 JOIN max_alerts AS a ON a.tenant_id = r.tenant_id AND a.lead_id = r.lead_id
-                WHERE a.resolved_at IS NULL) THEN
-        -- The newest of each kind among the new activities (kinds as in `events` above).
-        WITH batch AS (
-            SELECT tenant_id, lead_id,
-                   max(occurred_at) FILTER (WHERE direction = 'in') AS last_in_at,
-                   max(occurred_at) FILTER (WHERE direction = 'out' AND status IN ('sent', 'completed')) AS last_contact_at,
-                   max(occurred_at) FILTER (WHERE direction = 'in' OR status IN ('sent', 'completed')) AS last_touch_at,
-                   max(occurred_at) FILTER (WHERE direction = 'out' AND status IN ('sent', 'delivered', 'read', 'failed', 'completed')) AS last_outcome_at
-              FROM new_rows
-             GROUP BY tenant_id, lead_id
-        )
-        UPDATE max_alerts a
+    -- The alerts this activity clears, if the lead has any open (the rules say which, from the
+    -- summary as it now is and this activity's time of each kind).
+    IF EXISTS (SELECT FROM max_alerts AS a
+                WHERE a.tenant_id = NEW.tenant_id AND a.lead_id = NEW.lead_id
+                  AND a.resolved_at IS NULL) THEN
+        UPDATE max_alerts AS a
            SET resolved_at = now(), resolution = 'auto'
-          FROM batch b
-          JOIN max_lead_states m ON m.tenant_id = b.tenant_id AND m.lead_id = b.lead_id
-         WHERE a.tenant_id = b.tenant_id AND a.lead_id = b.lead_id AND a.resolved_at IS NULL
+         WHERE a.tenant_id = NEW.tenant_id AND a.lead_id = NEW.lead_id AND a.resolved_at IS NULL
            AND max_alert_cleared(a.type, a.tenant_id,
-                                 m.last_in_at, m.last_contact_at, m.last_touch_at, m.last_touch_in,
-                                 m.last_outcome_at, m.last_outcome_failed,
-                                 b.last_in_at, b.last_contact_at, b.last_touch_at, b.last_outcome_at);
+                                 summary.last_in_at, summary.last_contact_at, summary.last_touch_at,
+                                 summary.last_touch_in, summary.last_outcome_at,
+                                 summary.last_outcome_failed,
+                                 CASE WHEN inbound THEN NEW.occurred_at END,
+                                 CASE WHEN contact THEN NEW.occurred_at END,
+                                 CASE WHEN touch THEN NEW.occurred_at END,
+                                 CASE WHEN outcome THEN NEW.occurred_at END);
     END IF;
     RETURN NULL;
 END
 $$;
 
--- Nothing calls it any more: the trigger above holds its statement.
+DROP TRIGGER lead_activities_merge ON lead_activities;
+CREATE TRIGGER lead_activities_merge AFTER INSERT ON lead_activities
+    FOR EACH ROW EXECUTE FUNCTION max_lead_activities_merge();
+
+-- Nothing calls it any more: the trigger above does its work row by row.
 DROP FUNCTION max_merge_activities(lead_activities[]);
 
 -- Room on each page for a summary's new version next to its old one (HOT updates).

@@ -1,7 +1,7 @@
 //! A reproducible (seeded) data set: many small tenants, one huge tenant with 10,000 open alerts
 //! of its own and a tenth of all leads (whose alerts the evaluator raises: about 108,000 open
 //! alerts at full scale once it has run), loaded with binary COPY in chunks (each chunk also
-//! exercises the activity trigger, set-wise).
+//! exercises the activity trigger, row by row).
 
 use std::time::Instant;
 
