@@ -73,7 +73,12 @@ pub fn init() -> Result<Telemetry, String> {
     let sentry = dsn.map(|dsn| {
         let mut options = sentry::ClientOptions::new();
         options.dsn = Some(dsn);
-        options.release = sentry::release_name!();
+        // SENTRY_RELEASE when set (the client reads it only when the release is not given).
+        options.release = std::env::var("SENTRY_RELEASE")
+            .ok()
+            .filter(|release| !release.trim().is_empty())
+            .map(Into::into)
+            .or(sentry::release_name!());
         options.send_default_pii = false;
         let guard = sentry::init(options);
         report_panics();
