@@ -157,14 +157,7 @@ impl Server {
     }
 
     fn sql(&self, query: &str) -> Vec<tokio_postgres::Row> {
-        self.runtime.block_on(async {
-            self.test
-                .owner()
-                .await
-                .query(query, &[])
-                .await
-                .expect("SQL runs")
-        })
+        support::sql(&self.runtime, &self.test, query)
     }
 
     fn cli(&self, args: &[&str]) -> Output {

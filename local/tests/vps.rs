@@ -125,14 +125,7 @@ impl Serve {
     }
 
     fn sql(&self, query: &str) -> Vec<tokio_postgres::Row> {
-        self.runtime.block_on(async {
-            self.test
-                .owner()
-                .await
-                .query(query, &[])
-                .await
-                .expect("SQL runs")
-        })
+        support::sql(&self.runtime, &self.test, query)
     }
 }
 

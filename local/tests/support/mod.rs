@@ -87,3 +87,18 @@ pub fn launch(configure: impl FnOnce(&mut Command)) -> Launched {
         stderr,
     }
 }
+
+/// Runs `query` on the test's database as the tables' owner.
+pub fn sql(
+    runtime: &tokio::runtime::Runtime,
+    test: &shared::testing::TestDb,
+    query: &str,
+) -> Vec<tokio_postgres::Row> {
+    runtime.block_on(async {
+        test.owner()
+            .await
+            .query(query, &[])
+            .await
+            .expect("SQL runs")
+    })
+}
