@@ -96,11 +96,7 @@ fn tempdir(label: &str) -> std::path::PathBuf {
 
 #[test]
 fn the_server_does_what_the_openapi_document_says_with_any_credential() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let test = runtime.block_on(TestDb::new());
+    let (runtime, test) = support::database();
     let server = serve(&test);
     // Alerts to list, page through and resolve (the document links the list to the resolution).
     runtime.block_on(async {

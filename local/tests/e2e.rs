@@ -58,11 +58,7 @@ impl Server {
         extra_args: &[&str],
         env: &dyn Fn(&TestDb) -> Vec<(&'static str, String)>,
     ) -> Self {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let test = runtime.block_on(TestDb::new());
+        let (runtime, test) = support::database();
         let launched = support::launch(|command| {
             command
                 .args(extra_args)

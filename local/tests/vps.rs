@@ -45,11 +45,7 @@ impl Serve {
         env: &[(&str, &str)],
         database_url: Option<&dyn Fn(&str) -> String>,
     ) -> Self {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let test = runtime.block_on(TestDb::new());
+        let (runtime, test) = support::database();
         let url = database_url.map_or_else(|| test.url.clone(), |make| make(&test.url));
         let launched = support::launch(|command| {
             command

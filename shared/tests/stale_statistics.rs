@@ -125,6 +125,16 @@ async fn analyzed(test: &TestDb, table: &str) -> bool {
         .get(0)
 }
 
+/// A full pass, which evaluates every lead loaded.
+async fn full_pass(test: &TestDb) -> shared::evaluator::Summary {
+    let summary = Evaluator::default()
+        .pass(&test.db(), &settings())
+        .await
+        .unwrap();
+    assert_eq!(summary.leads_evaluated, LEADS as u64);
+    summary
+}
+
 #[tokio::test]
 async fn a_pass_over_leads_loaded_since_the_tables_were_created_keeps_its_plan() {
     let test = TestDb::new().await;
@@ -133,11 +143,7 @@ async fn a_pass_over_leads_loaded_since_the_tables_were_created_keeps_its_plan()
     assert!(!analyzed(&test, "max_alerts").await);
     assert_robust(&batch_plan(&test).await, "never analyzed");
 
-    let summary = Evaluator::default()
-        .pass(&test.db(), &settings())
-        .await
-        .unwrap();
-    assert_eq!(summary.leads_evaluated, LEADS as u64);
+    let summary = full_pass(&test).await;
     assert_eq!(
         summary.raised.get("UnansweredInbound"),
         Some(&(LEADS as u64))
@@ -159,11 +165,7 @@ async fn a_pass_over_leads_loaded_after_the_tables_were_analyzed_empty_keeps_its
     test.owner().await.batch_execute("ANALYZE").await.unwrap();
     bulk_load(&test).await;
     assert_robust(&batch_plan(&test).await, "analyzed while empty");
-    let summary = Evaluator::default()
-        .pass(&test.db(), &settings())
-        .await
-        .unwrap();
-    assert_eq!(summary.leads_evaluated, LEADS as u64);
+    full_pass(&test).await;
 }
 
 #[tokio::test]
@@ -191,11 +193,7 @@ async fn a_pass_after_statistics_taken_when_no_lead_was_due_keeps_its_plan() {
         "the planner expects one due lead: {due:#}"
     );
     assert_robust(&plan, "analyzed when no lead was due");
-    let summary = Evaluator::default()
-        .pass(&test.db(), &settings())
-        .await
-        .unwrap();
-    assert_eq!(summary.leads_evaluated, LEADS as u64);
+    let summary = full_pass(&test).await;
     assert_eq!(
         summary.raised.get("UnansweredInbound"),
         Some(&(LEADS as u64))

@@ -88,6 +88,16 @@ pub fn launch(configure: impl FnOnce(&mut Command)) -> Launched {
     }
 }
 
+/// A runtime for the test's own database calls, and a fresh database.
+pub fn database() -> (tokio::runtime::Runtime, shared::testing::TestDb) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let test = runtime.block_on(shared::testing::TestDb::new());
+    (runtime, test)
+}
+
 /// Runs `query` on the test's database as the tables' owner.
 pub fn sql(
     runtime: &tokio::runtime::Runtime,
