@@ -2,10 +2,12 @@
 
 use serde_json::json;
 use shared::activities::{self, NewActivity};
+use shared::db::{Access, Stmt};
 use shared::http::activities::LogActivityBody;
-use shared::tenancy::{TenantId, TenantScope};
+use shared::tenancy::{ApiKey, Refusal, Scope, TenantId, TenantScope};
 use shared::testing::TestDb;
 use shared::time::OffsetDateTime;
+use tokio_postgres::types::{ToSql, Type};
 
 /// An activity as the API reads it from a request body and its `Idempotency-Key`.
 fn new_activity(body: serde_json::Value, idempotency_key: Option<&str>) -> NewActivity {
@@ -175,4 +177,112 @@ async fn a_long_snippet_is_stored_truncated_and_back_filled_time_is_kept() {
         activities::MAX_SNIPPET_CHARS
     );
     assert_eq!(logged.activity.occurred_at.unix_timestamp(), 1_767_323_045);
+}
+
+#[tokio::test]
+async fn with_an_api_key_logging_is_one_statement_that_checks_the_key_and_leaves_nothing_behind() {
+    let test = TestDb::new().await;
+    // One connection, so that what the statement set would be seen by the next one.
+    let db = test.db_with(|settings| settings.size = Some(1));
+    let key_text = test.key("macrea", &[Scope::LogActivities]).await;
+    let key = ApiKey::parse(&key_text).unwrap();
+    let scope = TenantScope::ApiKey {
+        key: &key,
+        scope: Scope::LogActivities,
+    };
+    let new = new_activity(seed_body(), Some("one-request"));
+    let first = activities::log(&db, &scope, &new).await.unwrap();
+    let again = activities::log(&db, &scope, &new).await.unwrap();
+    assert!(!first.replayed);
+    assert!(again.replayed);
+    assert_eq!(first.activity.id, again.activity.id);
+    assert_eq!(count(&test, "macrea").await, 1);
+
+    // The role, the tenant and the lock timeout were the statement's own transaction's.
+    let client = db.connection().await.unwrap();
+    let row = client
+        .query_one(
+            "SELECT current_user::text, current_setting('app.tenant_id', true), \
+                    current_setting('lock_timeout')",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_ne!(row.get::<_, String>(0), "max_app");
+    assert_eq!(row.get::<_, Option<String>>(1).unwrap_or_default(), "");
+    assert_eq!(row.get::<_, String>(2), "0");
+    drop(client);
+
+    // A key without the scope, or another tenant's key, stores nothing.
+    let reader_text = test.key("macrea", &[Scope::ReadAlerts]).await;
+    let reader = ApiKey::parse(&reader_text).unwrap();
+    let other_text = test.key("other", &[Scope::LogActivities]).await;
+    let forged = ApiKey::parse(&other_text.replacen("other", "macrea", 1)).unwrap();
+    for (key, refusal) in [
+        (&reader, Refusal::MissingScope),
+        (&forged, Refusal::UnknownKey),
+    ] {
+        let scope = TenantScope::ApiKey {
+            key,
+            scope: Scope::LogActivities,
+        };
+        let new = new_activity(seed_body(), None);
+        let error = activities::log(&db, &scope, &new).await.unwrap_err();
+        assert_eq!(Refusal::of(&error), Some(refusal));
+    }
+    assert_eq!(count(&test, "macrea").await, 1);
+    assert_eq!(count(&test, "other").await, 0);
+}
+
+#[tokio::test]
+async fn a_verified_tenant_cannot_log_for_another_through_the_statement() {
+    let test = TestDb::new().await;
+    let tenant = TenantId::parse("macrea").unwrap();
+    let other = TenantId::parse("other").unwrap();
+    // The statement is given one tenant while the transaction was opened for another.
+    let db = test.db();
+    let own = TenantScope::Verified(&other);
+    let stmt_tenant = tenant.as_str();
+    let lock_timeout = db.statement_timeout();
+    let no_key: Option<&[u8]> = None;
+    let (lead, channel, direction, status) = ("x", "email", "out", "sent");
+    let none: Option<&str> = None;
+    let at: Option<OffsetDateTime> = None;
+    let params: &[(&(dyn ToSql + Sync), Type)] = &[
+        (&stmt_tenant, Type::TEXT),
+        (&no_key, Type::BYTEA),
+        (&"", Type::TEXT),
+        (&lock_timeout, Type::TEXT),
+        (&lead, Type::TEXT),
+        (&none, Type::TEXT),
+        (&channel, Type::TEXT),
+        (&direction, Type::TEXT),
+        (&status, Type::TEXT),
+        (&none, Type::TEXT),
+        (&none, Type::TEXT),
+        (&none, Type::TEXT),
+        (&at, Type::TIMESTAMPTZ),
+    ];
+    let error = db
+        .run(
+            &own,
+            Access::ReadWrite,
+            &[Stmt {
+                sql: activities::LOG_ACTIVITY,
+                params,
+            }],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(Refusal::of(&error), Some(Refusal::UnknownKey));
+    // Alone, without an opening, no tenant at all.
+    let error = db
+        .run_alone(&Stmt {
+            sql: activities::LOG_ACTIVITY,
+            params,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(Refusal::of(&error), Some(Refusal::UnknownKey));
+    assert_eq!(count(&test, "macrea").await, 0);
 }

@@ -178,7 +178,8 @@ async fn concurrent_logs_for_one_lead_keep_its_summary_exact() {
                 client
                     .execute(
                         "INSERT INTO lead_activities (tenant_id, lead_id, channel, direction, status, occurred_at)
-                         VALUES ('tenant_0', 'lead_0', $1, $2, $3, now() - make_interval(mins => $4))",
+                         VALUES ('tenant_0', 'lead_0', $1::text, $2::text, $3::text,
+                                 now() - make_interval(mins => $4))",
                         &[&channel, &direction, &status, &(ago as i32)],
                     )
                     .await

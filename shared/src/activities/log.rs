@@ -8,27 +8,10 @@ use crate::db::{Access, Db, DbError, Stmt};
 use crate::tenancy::TenantScope;
 
 /// Inserts the activity, or finds the one a retry with the same `Idempotency-Key` (or the same
-/// `externalId` and `status`) already stored. Both halves run in one statement.
-pub const LOG_ACTIVITY: &str = "\
-WITH inserted AS (
-    INSERT INTO lead_activities AS a
-           (tenant_id, lead_id, lead_name, channel, direction, status, message_snippet,
-            external_id, idempotency_key, occurred_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, coalesce($10, now()))
-    ON CONFLICT DO NOTHING
-    RETURNING a.id, a.lead_id, a.lead_name, a.channel, a.direction, a.status, a.message_snippet,
-              a.external_id, a.occurred_at, a.created_at, false AS replayed
-)
-SELECT * FROM inserted
-UNION ALL
-(SELECT id, lead_id, lead_name, channel, direction, status, message_snippet,
-        external_id, occurred_at, created_at, true AS replayed
-   FROM lead_activities
-  WHERE tenant_id = $1
-    AND NOT EXISTS (SELECT FROM inserted)
-    AND (idempotency_key = $9 OR (external_id = $8 AND status = $6))
-  ORDER BY created_at
-  LIMIT 1)";
+/// `externalId` and `status`) already stored: `max_log_activity` (migrations/V5), which with an
+/// API key also takes the role and checks the key, so that logging is one statement.
+pub const LOG_ACTIVITY: &str = "SELECT * FROM max_log_activity(\
+    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 
 /// The outcome of logging: the activity, and whether it had been logged before (a retry).
 #[derive(Debug, Clone, PartialEq)]
@@ -37,9 +20,13 @@ pub struct Logged {
     pub replayed: bool,
 }
 
-/// Logs an activity for the tenant: one round trip, nothing stored twice for a retried request.
+/// Logs an activity for the tenant: one statement, nothing stored twice for a retried request.
+///
+/// With an API key the statement is the whole transaction (the database checks the key in it);
+/// for a tenant the caller verified, it runs after the opening that sets that tenant.
 pub async fn log(db: &Db, scope: &TenantScope<'_>, new: &NewActivity) -> Result<Logged, DbError> {
-    let tenant = scope.tenant().as_str();
+    let own = scope.own_opening();
+    let lock_timeout = db.statement_timeout();
     let lead_id = new.lead_id.as_str();
     let lead_name = new.lead_name.as_ref().map(|name| name.as_str());
     let (channel, direction, status) = (
@@ -51,7 +38,10 @@ pub async fn log(db: &Db, scope: &TenantScope<'_>, new: &NewActivity) -> Result<
     let external_id = new.external_id.as_ref().map(|id| id.as_str());
     let idempotency_key = new.idempotency_key.as_ref().map(|key| key.as_str());
     let params: &[(&(dyn ToSql + Sync), Type)] = &[
-        (&tenant, Type::TEXT),
+        (own.tenant, Type::TEXT),
+        (&own.key_hash, Type::BYTEA),
+        (own.scope, Type::TEXT),
+        (&lock_timeout, Type::TEXT),
         (&lead_id, Type::TEXT),
         (&lead_name, Type::TEXT),
         (&channel, Type::TEXT),
@@ -62,29 +52,25 @@ pub async fn log(db: &Db, scope: &TenantScope<'_>, new: &NewActivity) -> Result<
         (&idempotency_key, Type::TEXT),
         (&new.occurred_at, Type::TIMESTAMPTZ),
     ];
-    // A concurrent first attempt that commits while this statement runs is invisible to its
-    // snapshot: the insert yields to it and the lookup finds nothing. The next statement sees it.
-    for _ in 0..3 {
-        let rows = db
-            .run(
-                scope,
-                Access::ReadWrite,
-                &[Stmt {
-                    sql: LOG_ACTIVITY,
-                    params,
-                }],
-            )
-            .await?;
-        if let Some(row) = rows.first().and_then(|rows| rows.first()) {
-            return Ok(Logged {
-                activity: activity(row)?,
-                replayed: row.try_get("replayed")?,
-            });
+    let stmt = Stmt {
+        sql: LOG_ACTIVITY,
+        params,
+    };
+    let rows = match own.key_hash {
+        Some(_) => db.run_alone(&stmt).await?,
+        None => {
+            let mut rows = db.run(scope, Access::ReadWrite, &[stmt]).await?;
+            rows.pop().unwrap_or_default()
         }
+    };
+    match rows.first() {
+        Some(row) => Ok(Logged {
+            activity: activity(row)?,
+            replayed: row.try_get("replayed")?,
+        }),
+        // The insert yields only to an activity that exists, which the lookup after it finds.
+        None => Err(DbError::Unexpected("activity neither inserted nor found")),
     }
-    Err(DbError::Unexpected(
-        "activity neither inserted nor found after retries",
-    ))
 }
 
 fn activity(row: &Row) -> Result<Activity, DbError> {

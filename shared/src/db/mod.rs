@@ -162,28 +162,65 @@ impl Db {
         stmts: &[Stmt<'_>],
     ) -> Result<Vec<Vec<Row>>, DbError> {
         let deadline = Instant::now() + self.request_timeout;
-        let client = timeout_at(deadline, self.connection())
-            .await
-            .map_err(|_| DbError::TimedOut)??;
+        let client = self.client_before(deadline).await?;
         let first = opening.statement(&self.statement_timeout);
         let first = first.as_stmt();
-        let send = |prepared| pipeline::send(&client, prepared, access, &first, stmts);
-        let result = match timeout_at(deadline, send(self.prepared)).await {
-            Ok(result) => result,
-            Err(_) => return Err(abandon(client)),
-        };
+        let sent = self
+            .send_before(deadline, &client, |prepared| {
+                pipeline::send(&client, prepared, access, &first, stmts)
+            })
+            .await;
+        sent.unwrap_or_else(|| Err(abandon(client)))
+    }
+
+    /// Runs one statement as a transaction of its own: no BEGIN or COMMIT, so PostgreSQL reads one
+    /// message and answers once. For work whose SQL opens its own scope (takes its role, checks
+    /// its credential: `max_log_activity`); the same deadline and recovery as [`Db::run`].
+    pub async fn run_alone(&self, stmt: &Stmt<'_>) -> Result<Vec<Row>, DbError> {
+        let deadline = Instant::now() + self.request_timeout;
+        let client = self.client_before(deadline).await?;
+        let sent = self
+            .send_before(deadline, &client, |prepared| {
+                pipeline::send_alone(&client, prepared, stmt)
+            })
+            .await;
+        sent.unwrap_or_else(|| Err(abandon(client)))
+    }
+
+    /// How long one statement may run or wait, as PostgreSQL reads it (`"5000ms"`): what a
+    /// statement that opens its own scope bounds its waits with.
+    pub fn statement_timeout(&self) -> &str {
+        &self.statement_timeout
+    }
+
+    async fn client_before(&self, deadline: Instant) -> Result<Object, DbError> {
+        timeout_at(deadline, self.connection())
+            .await
+            .map_err(|_| DbError::TimedOut)?
+    }
+
+    /// Sends what `send` sends on `client`, prepared or not as this pool does, and once more
+    /// prepared when the server forgot the prepared statements; `None` when `deadline` passed
+    /// first (the connection is then still waiting for an answer: see [`abandon`]).
+    async fn send_before<T, F>(
+        &self,
+        deadline: Instant,
+        client: &Object,
+        send: impl Fn(bool) -> F,
+    ) -> Option<Result<T, DbError>>
+    where
+        F: Future<Output = Result<T, DbError>>,
+    {
+        let result = timeout_at(deadline, send(self.prepared)).await.ok()?;
         match result {
             // A prepared statement the server no longer has (DEALLOCATE, DISCARD ALL), or whose
             // result a migration changed: the transaction was rolled back; prepare again, once.
             Err(error) if self.prepared && error.invalidates_prepared_statements() => {
                 tracing::warn!(%error, "prepared statements invalidated; preparing them again");
                 client.statement_cache.clear();
-                match timeout_at(deadline, send(true)).await {
-                    Ok(result) => result,
-                    Err(_) => Err(abandon(client)),
-                }
+                timeout_at(deadline, send(true)).await.ok()
             }
-            result => result,
+            result => Some(result),
         }
     }
 }

@@ -113,3 +113,25 @@ pub(super) async fn send(
     }
     Ok(rows)
 }
+
+/// Sends one statement on its own (an implicit transaction: no BEGIN, no COMMIT) and returns its
+/// rows; with `prepared`, prepared once per connection first.
+pub(super) async fn send_alone(
+    client: &Object,
+    prepared: bool,
+    stmt: &Stmt<'_>,
+) -> Result<Vec<Row>, DbError> {
+    let rows = if prepared {
+        let types: Vec<Type> = stmt.params.iter().map(|(_, ty)| ty.clone()).collect();
+        let statement = client
+            .prepare_typed_cached(stmt.sql, &types)
+            .await
+            .map_err(DbError::Query)?;
+        let values: Vec<&(dyn ToSql + Sync)> =
+            stmt.params.iter().map(|(value, _)| *value).collect();
+        client.query(&statement, &values).await
+    } else {
+        client.query_typed(stmt.sql, stmt.params).await
+    };
+    rows.map_err(DbError::Query)
+}

@@ -127,6 +127,33 @@ impl TenantScope<'_> {
             TenantScope::Verified(tenant) => tenant,
         }
     }
+
+    /// What a statement that opens its own scope is given (`max_log_activity`).
+    pub fn own_opening(&self) -> OwnOpening<'_> {
+        match self {
+            TenantScope::ApiKey { key, scope } => OwnOpening {
+                tenant: &key.tenant().0,
+                key_hash: Some(key.stored_hash()),
+                scope: scope.name(),
+            },
+            TenantScope::Verified(tenant) => OwnOpening {
+                tenant: &tenant.0,
+                key_hash: None,
+                scope: &"",
+            },
+        }
+    }
+}
+
+/// The parameters of a statement that opens its own scope: the tenant and, for an API key, the
+/// key's stored hash and the scope it must have, checked by the database as `max_authorize_key`
+/// does (such a statement runs alone: [`crate::db::Db::run_alone`]). A tenant the caller verified
+/// has no key: the statement then runs after the opening of [`crate::db::Db::run`], which sets
+/// that tenant, and the database checks it is the same.
+pub struct OwnOpening<'a> {
+    pub tenant: &'a String,
+    pub key_hash: Option<&'a Vec<u8>>,
+    pub scope: &'static &'static str,
 }
 
 /// The opening statement for an API key: the role, the statement timeout, and the key check that
