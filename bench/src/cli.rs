@@ -91,4 +91,8 @@ pub(crate) struct Load {
     /// Measure on shared cores only, not again with the database on cores of its own.
     #[arg(long)]
     pub(crate) no_split: bool,
+    /// Concurrency of the measurements of PostgreSQL's CPU time per request against that of the
+    /// routes' bare statements (commits flushed, then unflushed).
+    #[arg(long, default_value_t = 16)]
+    pub(crate) cpu_concurrency: usize,
 }

@@ -10,6 +10,7 @@
 
 mod cli;
 mod coldstart;
+mod commits;
 mod cores;
 mod cpu;
 mod database;

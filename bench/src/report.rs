@@ -1,11 +1,12 @@
 //! BENCHMARKS.md: the results written out as Markdown, one function per section (the header,
 //! the routes against pgbench, the routes with the database on cores of its own, where the
-//! processor time goes, the evaluator, the cold start).
+//! processor time goes, PostgreSQL's time against the bare work, the evaluator, the cold start).
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::generate::Statistics;
+use crate::pgbench::PgbenchStats;
 use crate::results::Results;
 
 /// The whole report; `svg` (the latency chart) is linked relative to `output`'s folder.
@@ -18,6 +19,7 @@ pub(crate) fn report(results: &Results, svg: &Path, output: &Path) -> String {
     let _ = writeln!(md, "![Latency against concurrency]({svg})\n");
     split_report(&mut md, results);
     processor_time(&mut md, results);
+    against_bare(&mut md, results);
     evaluator(&mut md, results);
     cold_start(&mut md, results);
     md
@@ -86,7 +88,8 @@ fn routes(md: &mut String, results: &Results) {
         md,
         "Each route through HTTP (closed loop, keep-alive connections, every latency kept), then \
          the same statements it sends (BEGIN, role + tenant + API key check, the work, COMMIT, \
-         pipelined as the functions pipeline them) replayed by `pgbench -M prepared` at the same \
+         pipelined as the functions pipeline them; for the log, the one call that takes the \
+         role, checks the key and logs, a transaction of its own) replayed by `pgbench -M prepared` at the same \
          concurrency. *Ratio* is the route's throughput over pgbench's: the share of what \
          PostgreSQL alone can do that the whole stack (HTTP, gateway emulation, JSON, handlers) \
          keeps. *Seed bar* compares p99 with the seed's 500 ms.\n"
@@ -210,6 +213,80 @@ fn processor_time(md: &mut String, results: &Results) {
         }
     }
     let _ = writeln!(md);
+}
+
+/// PostgreSQL's CPU time per request through HTTP, per transaction of the route's statements
+/// replayed and per transaction of its bare statements, commits flushed and unflushed.
+fn against_bare(md: &mut String, results: &Results) {
+    let _ = writeln!(
+        md,
+        "### PostgreSQL's CPU per request against the bare work\n"
+    );
+    let Some(level) = results
+        .routes
+        .iter()
+        .find_map(|route| route.against_bare.first())
+        .map(|run| run.http.concurrency)
+    else {
+        let _ = writeln!(md, "Not measured in this run.\n");
+        return;
+    };
+    let _ = writeln!(
+        md,
+        "PostgreSQL's CPU time (all its processes, from `/proc`) at concurrency {level}: per \
+         request through HTTP, per transaction of the route's statements replayed by pgbench (as \
+         above), and per transaction of its *bare* statements, the work alone: no BEGIN, role, \
+         tenant and key check or COMMIT statement, run by `pgbench -M prepared` as the superuser \
+         the benchmark connects as (so no row-level security) with `session_replication_role = \
+         replica` (so no triggers). Bare is, for the log, the one-row `INSERT INTO \
+         lead_activities` of the columns and values the route writes, a new lead (and key) each \
+         time, with the table's indexes; for the active alerts, the route's counters and \
+         first-page statements (same tenant and parameters) in one pipeline without BEGIN, one \
+         implicit transaction; for resolve, `UPDATE max_alerts SET resolved_at = now(), \
+         resolved_by = ..., resolution = 'manual' WHERE tenant_id = ... AND id = ...` over the \
+         same alerts, which writes a row version each time where the route only locks an alert \
+         already resolved; each write a transaction of its own. *Flushed*: \
+         `synchronous_commit = on`, the server's default; *unflushed*: `off` on both sides (the \
+         server's connections through the `options` of their URL, pgbench's through \
+         `PGOPTIONS`). *HTTP / bare* is how many times the bare work PostgreSQL does per \
+         request.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| route | commits | PostgreSQL us per request (HTTP) | per replayed transaction | per bare transaction | HTTP / bare |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|");
+    for route in &results.routes {
+        for run in &route.against_bare {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.0} | {} | {} | {} |",
+                route.route,
+                run.commits.name(),
+                run.http_cpu.postgres_us,
+                cpu_us(&run.replay),
+                cpu_us(&run.bare),
+                if run.bare.failed {
+                    "-".to_owned()
+                } else {
+                    format!(
+                        "{:.2}",
+                        run.http_cpu.postgres_us / run.bare.postgres_us.max(f64::EPSILON)
+                    )
+                }
+            );
+        }
+    }
+    let _ = writeln!(md);
+}
+
+/// PostgreSQL's CPU time per transaction under pgbench, or that pgbench failed.
+fn cpu_us(db: &PgbenchStats) -> String {
+    if db.failed {
+        "pgbench failed".to_owned()
+    } else {
+        format!("{:.0}", db.postgres_us)
+    }
 }
 
 /// The evaluator's passes, and the full pass's writes by PostgreSQL alone.

@@ -1,5 +1,6 @@
-//! The routes under load: for each, the request the load generator sends over HTTP, and the
-//! pgbench script that replays the statements the route sends to the database.
+//! The routes under load: for each, the request the load generator sends over HTTP, the pgbench
+//! script that replays the statements the route sends to the database, and the one that does its
+//! bare work.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -15,6 +16,8 @@ pub(crate) struct RouteBench {
     pub(crate) script_name: &'static str,
     pub(crate) make: load::MakeCall,
     pub(crate) script: String,
+    /// The route's bare statements (see `pgbench`), with the same variables as `script`.
+    pub(crate) bare: String,
     tenant: &'static str,
     key: String,
     scope: &'static str,
@@ -48,6 +51,7 @@ impl RouteBench {
                 headers: vec![header.clone()],
             }),
             script: pgbench::active_alerts_script(),
+            bare: pgbench::bare_active_alerts_script(),
             tenant,
             key: key.to_owned(),
             scope: "alerts:read",
@@ -89,6 +93,7 @@ impl RouteBench {
                 }
             }),
             script: pgbench::log_activity_script(idempotent),
+            bare: pgbench::bare_log_activity_script(idempotent),
             tenant,
             key: key.to_owned(),
             scope: "activities:write",
@@ -112,6 +117,7 @@ impl RouteBench {
                 headers: vec![header.clone()],
             }),
             script: pgbench::resolve_script(alerts),
+            bare: pgbench::bare_resolve_script(alerts),
             tenant,
             key: key.to_owned(),
             scope: "alerts:resolve",

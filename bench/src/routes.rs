@@ -1,17 +1,19 @@
 //! The route benchmarks: each route over HTTP through `max-local serve`, then the statements it
-//! sends replayed by pgbench, at each concurrency level; and the same again with the database on
-//! cores of its own, where the cores can be split.
+//! sends replayed by pgbench, at each concurrency level; the same again with the database on
+//! cores of its own, where the cores can be split; and PostgreSQL's CPU time per request against
+//! that of the route's bare statements, commits flushed and unflushed.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use shared::admin;
 use shared::tenancy::{Scope, TenantId};
 
 use crate::cli::Load;
+use crate::commits::Commits;
 use crate::generate::{HUGE, RESOLVE, SMALL, Scale};
 use crate::load::Stats;
-use crate::pgbench::PgbenchStats;
+use crate::pgbench::{NO_TRIGGERS, PgbenchStats};
 use crate::route_bench::RouteBench;
 use crate::server::{Serve, serve};
 use crate::{cores, cpu, load, pgbench};
@@ -26,6 +28,21 @@ pub(crate) struct RouteResult {
     pub(crate) database: Vec<PgbenchStats>,
     /// The same, with the database on cores of its own (empty when the cores were not split).
     pub(crate) split: Vec<SplitRun>,
+    /// PostgreSQL's CPU time per request against the bare work, commits flushed then unflushed.
+    pub(crate) against_bare: Vec<AgainstBare>,
+}
+
+/// PostgreSQL's CPU time per request (in `http_cpu`, `replay` and `bare`) at the same concurrency
+/// and with commits ending the same way: through HTTP, with the route's own statements replayed by
+/// pgbench, and with its bare statements alone (`pgbench::bare_*`: no framing, no triggers, as the
+/// superuser).
+#[derive(Serialize)]
+pub(crate) struct AgainstBare {
+    pub(crate) commits: Commits,
+    pub(crate) http: Stats,
+    pub(crate) http_cpu: cpu::PerRequest,
+    pub(crate) replay: PgbenchStats,
+    pub(crate) bare: PgbenchStats,
 }
 
 /// A route over HTTP and its statements with pgbench, PostgreSQL on cores of its own.
@@ -98,7 +115,11 @@ pub(crate) async fn route_benchmarks(
     }
     let (huge_key, small_key, resolve_key) = (keys[0].clone(), keys[1].clone(), keys[2].clone());
 
-    let server = serve(url, load.concurrency.iter().copied().max().unwrap_or(1));
+    // As many connections as the highest concurrency it is loaded at; and a second server whose
+    // connections commit without waiting for the flush, for the measurements against the bare work.
+    let levels = load.concurrency.iter().copied().max().unwrap_or(1);
+    let server = serve(url, levels.max(load.cpu_concurrency));
+    let unflushed = serve(&Commits::Unflushed.url(url), load.cpu_concurrency);
     let resolve_alerts = scale.huge_open_alerts;
     // The huge tenant's own alerts, and those the evaluator raised for its leads.
     let huge_open: i64 = client
@@ -127,14 +148,17 @@ pub(crate) async fn route_benchmarks(
     let bench = Bench {
         database: &name,
         server: &server,
+        unflushed: &unflushed,
         duration,
         cores,
+        cpu_concurrency: load.cpu_concurrency,
     };
     let mut results = Vec::new();
     for route in routes.into_iter().filter(|r| r.route.contains(only)) {
         results.push(bench.route(route, &load.concurrency).await);
     }
     drop(server);
+    drop(unflushed);
     results
 }
 
@@ -142,15 +166,20 @@ pub(crate) async fn route_benchmarks(
 struct Bench<'a> {
     /// The benchmark database's name, for pgbench.
     database: &'a str,
+    /// The server, with the database's settings.
     server: &'a Serve,
+    /// The same server, its commits unflushed.
+    unflushed: &'a Serve,
     /// How long each measurement lasts.
     duration: Duration,
     cores: &'a Cores,
+    /// The concurrency of the measurements against the bare work.
+    cpu_concurrency: usize,
 }
 
 impl Bench<'_> {
     /// One route at each concurrency level: over HTTP, with pgbench, and both again with the
-    /// cores split where they could be.
+    /// cores split where they could be; then against its bare work.
     async fn route(&self, route: RouteBench, levels: &[usize]) -> RouteResult {
         let variables = route.variables();
         println!("{}", route.route);
@@ -159,36 +188,40 @@ impl Bench<'_> {
         let mut database = Vec::new();
         let mut split = Vec::new();
         for &level in levels {
-            let (stats, cpu) = self.http(&route, level).await;
+            let (stats, cpu) = self.http(self.server, &route, level).await;
             http.push(stats);
             http_cpu.push(cpu);
-            database.push(self.pgbench(&route, &variables, level));
+            let options = Commits::Flushed.options();
+            database.push(self.pgbench("pgbench", &route.script, &variables, level, options));
             if let Some(cores) = &self.cores.split {
                 split.push(self.split(cores, &route, &variables, level).await);
             }
         }
-        RouteResult {
-            route: route.route,
+        let mut result = RouteResult {
+            route: route.route.clone(),
             pgbench_script: route.script_name,
             http,
             http_cpu,
             database,
             split,
-        }
+            against_bare: Vec::new(),
+        };
+        result.against_bare = self.against_bare(&route, &variables, &result).await;
+        result
     }
 
-    /// The route over HTTP, and the CPU time each process spent per request meanwhile.
-    async fn http(&self, route: &RouteBench, level: usize) -> (Stats, cpu::PerRequest) {
-        let server = Some(self.server.pid());
-        let before = cpu::Snapshot::take(server);
-        let stats = load::run(
-            self.server.address(),
-            level,
-            self.duration,
-            route.make.clone(),
-        )
-        .await;
-        let cpu = cpu::Snapshot::take(server).per_request_since(&before, stats.requests);
+    /// The route over HTTP through `server`, and the CPU time each process spent per request
+    /// meanwhile.
+    async fn http(
+        &self,
+        server: &Serve,
+        route: &RouteBench,
+        level: usize,
+    ) -> (Stats, cpu::PerRequest) {
+        let pid = Some(server.pid());
+        let before = cpu::Snapshot::take(pid);
+        let stats = load::run(server.address(), level, self.duration, route.make.clone()).await;
+        let cpu = cpu::Snapshot::take(pid).per_request_since(&before, stats.requests);
         println!(
             "  http     c={level:<3} {:>8.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {}  \
              requests {}  CPU/request: server {:.0} us, load generator {:.0} us, PostgreSQL {:.0} us",
@@ -204,20 +237,24 @@ impl Bench<'_> {
         (stats, cpu)
     }
 
-    /// The route's statements with pgbench, and PostgreSQL's CPU time per transaction.
+    /// A script of the route with pgbench (`label` on the console), its sessions started with
+    /// `options`, and PostgreSQL's CPU time per transaction.
     fn pgbench(
         &self,
-        route: &RouteBench,
+        label: &str,
+        script: &str,
         variables: &[(&str, String)],
         level: usize,
+        options: &str,
     ) -> PgbenchStats {
         let before = cpu::Snapshot::take(None);
         let mut db = pgbench::run(
             self.database,
-            &route.script,
+            script,
             variables,
             level,
             self.duration,
+            options,
         );
         let transactions = (db.tps * self.duration.as_secs_f64()) as usize;
         cpu::settle(&before);
@@ -225,7 +262,7 @@ impl Bench<'_> {
             .per_request_since(&before, transactions)
             .postgres_us;
         println!(
-            "  pgbench  c={level:<3} {:>8.0} tx/s   avg {:.2} ms  CPU/transaction: PostgreSQL {:.0} us",
+            "  {label:<8} c={level:<3} {:>8.0} tx/s   avg {:.2} ms  CPU/transaction: PostgreSQL {:.0} us",
             db.tps, db.latency_ms, db.postgres_us
         );
         db
@@ -255,6 +292,7 @@ impl Bench<'_> {
             variables,
             level,
             self.duration,
+            Commits::Flushed.options(),
         );
         drop(applied);
         println!(
@@ -267,5 +305,72 @@ impl Bench<'_> {
             http.rps / db.tps.max(f64::EPSILON)
         );
         SplitRun { http, database: db }
+    }
+
+    /// PostgreSQL's CPU time per request at the CPU concurrency, with commits flushed then
+    /// unflushed: through HTTP, with the route's statements replayed, and with its bare statements,
+    /// each right after the other. With commits flushed, the first two are those `measured` at
+    /// that concurrency, when it was one of the levels: the same measurement, not made twice.
+    async fn against_bare(
+        &self,
+        route: &RouteBench,
+        variables: &[(&str, String)],
+        measured: &RouteResult,
+    ) -> Vec<AgainstBare> {
+        let started = Instant::now();
+        let level = self.cpu_concurrency;
+        let at_level = measured.http.iter().position(|s| s.concurrency == level);
+        let mut runs = Vec::new();
+        for commits in Commits::BOTH {
+            println!("  against the bare work, commits {}:", commits.name());
+            let (http, http_cpu, replay) = match (commits, at_level) {
+                (Commits::Flushed, Some(i)) => (
+                    measured.http[i].clone(),
+                    measured.http_cpu[i],
+                    measured.database[i].clone(),
+                ),
+                _ => self.http_and_replay(commits, route, variables, level).await,
+            };
+            let options = format!("{} {NO_TRIGGERS}", commits.options());
+            let bare = self.pgbench("bare", &route.bare, variables, level, options.trim());
+            println!(
+                "  PostgreSQL CPU at c={level}: HTTP {:.0} us/request, replay {:.0} us, bare {:.0} us, \
+                 HTTP / bare {:.2}",
+                http_cpu.postgres_us,
+                replay.postgres_us,
+                bare.postgres_us,
+                http_cpu.postgres_us / bare.postgres_us.max(f64::EPSILON)
+            );
+            runs.push(AgainstBare {
+                commits,
+                http,
+                http_cpu,
+                replay,
+                bare,
+            });
+        }
+        println!(
+            "  (against the bare work: {:.1} s)",
+            started.elapsed().as_secs_f64()
+        );
+        runs
+    }
+
+    /// The route over HTTP, then its statements replayed, with commits ending as `commits` says.
+    async fn http_and_replay(
+        &self,
+        commits: Commits,
+        route: &RouteBench,
+        variables: &[(&str, String)],
+        level: usize,
+    ) -> (Stats, cpu::PerRequest, PgbenchStats) {
+        let server = match commits {
+            Commits::Flushed => self.server,
+            Commits::Unflushed => self.unflushed,
+        };
+        let (http, cpu) = self.http(server, route, level).await;
+        let options = commits.options();
+        let replay = self.pgbench("pgbench", &route.script, variables, level, options);
+        (http, cpu, replay)
     }
 }

@@ -109,6 +109,8 @@ fn a_tiny_run_measures_every_route_and_writes_the_report() {
             "1",
             "--concurrency",
             "1",
+            "--cpu-concurrency",
+            "1",
         ],
     );
     assert!(
@@ -134,6 +136,8 @@ fn a_tiny_run_measures_every_route_and_writes_the_report() {
             "1",
             "--concurrency",
             "1,2",
+            "--cpu-concurrency",
+            "2",
         ],
     );
     let requests: i64 = logged
@@ -168,6 +172,8 @@ fn a_tiny_run_measures_every_route_and_writes_the_report() {
             "1",
             "--concurrency",
             "2",
+            "--cpu-concurrency",
+            "3",
             "--drop",
             "--output",
             report_arg,
@@ -188,6 +194,9 @@ fn a_tiny_run_measures_every_route_and_writes_the_report() {
         "| alert-evaluator |",
         "| PostgreSQL alone: the full pass's writes |",
         "### Where the processor time goes",
+        "### PostgreSQL's CPU per request against the bare work",
+        "| POST /api/activities/log | unflushed |",
+        "| POST /api/alerts/{id}/resolve | flushed |",
     ] {
         assert!(
             text.contains(route),
@@ -223,6 +232,23 @@ fn a_tiny_run_measures_every_route_and_writes_the_report() {
         }
         for db in route["database"].as_array().unwrap() {
             assert_eq!(db["failed"], false, "pgbench failed: {route}");
+        }
+        // PostgreSQL's time against the bare work, commits flushed then unflushed: through HTTP
+        // (at a concurrency of its own, so measured again), replayed and bare.
+        let against_bare = route["against_bare"].as_array().unwrap();
+        let commits: Vec<_> = against_bare.iter().map(|run| &run["commits"]).collect();
+        assert_eq!(commits, ["flushed", "unflushed"], "{route}");
+        for run in against_bare {
+            assert_eq!(run["http"]["concurrency"], 3, "{route}");
+            assert_eq!(run["http"]["errors"], 0, "{route}");
+            assert!(
+                run["http_cpu"]["postgres_us"].as_f64().unwrap() > 0.0,
+                "{route}"
+            );
+            for side in ["replay", "bare"] {
+                assert_eq!(run[side]["failed"], false, "pgbench failed: {route}");
+                assert!(run[side]["postgres_us"].as_f64().unwrap() > 0.0, "{route}");
+            }
         }
         // Measured again with the database on cores of its own, where this machine lets the
         // cores be split; otherwise the report says why not.
