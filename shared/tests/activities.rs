@@ -286,3 +286,41 @@ async fn a_verified_tenant_cannot_log_for_another_through_the_statement() {
     assert_eq!(Refusal::of(&error), Some(Refusal::UnknownKey));
     assert_eq!(count(&test, "macrea").await, 0);
 }
+
+#[tokio::test]
+async fn with_an_api_key_a_lock_wait_ends_at_the_statement_timeout_and_stores_nothing() {
+    let test = TestDb::new().await;
+    let db = test.db_with(|settings| {
+        settings.statement_timeout = std::time::Duration::from_millis(200);
+        settings.request_timeout = std::time::Duration::from_secs(10);
+    });
+    let key_text = test.key("macrea", &[Scope::LogActivities]).await;
+    let key = ApiKey::parse(&key_text).unwrap();
+    let scope = TenantScope::ApiKey {
+        key: &key,
+        scope: Scope::LogActivities,
+    };
+    activities::log(&db, &scope, &new_activity(seed_body(), None))
+        .await
+        .unwrap();
+
+    // Another transaction holds the lead's summary, which the next activity must update.
+    let mut holder = test.owner().await;
+    let holding = holder.transaction().await.unwrap();
+    holding
+        .execute(
+            "SELECT FROM max_lead_states WHERE tenant_id = 'macrea' AND lead_id = 'test_deploy' \
+             FOR UPDATE",
+            &[],
+        )
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let error = activities::log(&db, &scope, &new_activity(seed_body(), None))
+        .await
+        .unwrap_err();
+    assert_eq!(error.sqlstate(), Some("55P03"), "{error}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    holding.rollback().await.unwrap();
+    assert_eq!(count(&test, "macrea").await, 1);
+}

@@ -5,8 +5,8 @@ use std::pin::Pin;
 
 use deadpool_postgres::Object;
 use futures_util::future::{join_all, try_join_all};
-use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Row, Statement};
 
 use super::DbError;
 
@@ -14,6 +14,19 @@ use super::DbError;
 pub struct Stmt<'a> {
     pub sql: &'a str,
     pub params: &'a [(&'a (dyn ToSql + Sync), Type)],
+}
+
+impl Stmt<'_> {
+    /// The statement prepared on `client`, once per connection (its cache keeps it).
+    async fn prepare(&self, client: &Object) -> Result<Statement, tokio_postgres::Error> {
+        let types: Vec<Type> = self.params.iter().map(|(_, ty)| ty.clone()).collect();
+        client.prepare_typed_cached(self.sql, &types).await
+    }
+
+    /// The parameters' values, to bind to the prepared statement.
+    fn values(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.params.iter().map(|(value, _)| *value).collect()
+    }
 }
 
 /// What a transaction starts with: a statement that sets its role, its settings and what it may
@@ -73,19 +86,13 @@ pub(super) async fn send(
     let all: Vec<&Stmt<'_>> = std::iter::once(first).chain(stmts).collect();
 
     let statements = if prepared {
-        try_join_all(all.iter().map(|stmt| async move {
-            let types: Vec<Type> = stmt.params.iter().map(|(_, ty)| ty.clone()).collect();
-            client.prepare_typed_cached(stmt.sql, &types).await
-        }))
-        .await
-        .map_err(DbError::Query)?
+        try_join_all(all.iter().map(|stmt| stmt.prepare(client)))
+            .await
+            .map_err(DbError::Query)?
     } else {
         Vec::new()
     };
-    let values: Vec<Vec<&(dyn ToSql + Sync)>> = all
-        .iter()
-        .map(|stmt| stmt.params.iter().map(|(value, _)| *value).collect())
-        .collect();
+    let values: Vec<Vec<&(dyn ToSql + Sync)>> = all.iter().map(|stmt| stmt.values()).collect();
 
     let mut queries: Vec<BoxedQuery<'_>> = Vec::with_capacity(all.len() + 2);
     queries.push(Box::pin(async move {
@@ -122,14 +129,8 @@ pub(super) async fn send_alone(
     stmt: &Stmt<'_>,
 ) -> Result<Vec<Row>, DbError> {
     let rows = if prepared {
-        let types: Vec<Type> = stmt.params.iter().map(|(_, ty)| ty.clone()).collect();
-        let statement = client
-            .prepare_typed_cached(stmt.sql, &types)
-            .await
-            .map_err(DbError::Query)?;
-        let values: Vec<&(dyn ToSql + Sync)> =
-            stmt.params.iter().map(|(value, _)| *value).collect();
-        client.query(&statement, &values).await
+        let statement = stmt.prepare(client).await.map_err(DbError::Query)?;
+        client.query(&statement, &stmt.values()).await
     } else {
         client.query_typed(stmt.sql, stmt.params).await
     };
