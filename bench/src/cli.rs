@@ -65,6 +65,17 @@ pub(crate) enum Run {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Only the evaluator's passes and its writes alone, on copies of the data set an earlier `all`
+    /// or `generate` left (`max_bench_<scale>`), each migrated to this version first; prints the
+    /// figures and writes nothing. For trying a change of the evaluator or the schema quickly.
+    Evaluator {
+        /// tiny, quick or full: the data set `all` or `generate` loaded.
+        #[arg(long, default_value = "quick")]
+        scale: String,
+        /// Copies measured one after the other.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
+    },
     /// Only the route benchmarks, on the data set an earlier `all` left (`max_bench_<scale>`);
     /// prints the figures and writes nothing. For trying a change quickly.
     Routes {

@@ -2,6 +2,7 @@
 //! creating, loading and dropping it.
 
 use shared::admin;
+use tokio_postgres::Client;
 
 use crate::generate::{self, Scale, Statistics};
 
@@ -91,4 +92,27 @@ pub(crate) async fn drop_database(scale: &Scale) {
         ))
         .await
         .expect("drop the benchmark database");
+}
+
+/// Drops `name` and, with a `template`, creates it again as a copy of that database (its files
+/// copied at once, not written block by block to the WAL).
+pub(crate) async fn recreate(server: &Client, name: &str, template: Option<&str>) {
+    server
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .expect("drop a copy");
+    if let Some(template) = template {
+        server
+            .batch_execute(&format!(
+                "CREATE DATABASE {name} TEMPLATE {template} STRATEGY FILE_COPY"
+            ))
+            .await
+            .expect("copy the data set");
+    }
+}
+
+/// A connection to the database `name` on the benchmark's server.
+pub(crate) async fn connect_to(name: &str) -> Client {
+    let url = admin::with_database(&server_url(), name).expect("url");
+    admin::connect(&url).await.expect("connect")
 }

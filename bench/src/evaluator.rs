@@ -9,7 +9,9 @@ use shared::config::{EvaluatorSettings, PoolSettings};
 use shared::db::Db;
 use shared::evaluator::Evaluator;
 
+use crate::database;
 use crate::floor;
+use crate::generate::Scale;
 
 #[derive(Serialize)]
 pub(crate) struct EvaluatorPass {
@@ -80,6 +82,35 @@ pub(crate) async fn evaluator_passes(
         floor.seconds, floor.alerts_inserted, floor.leads_rescheduled
     );
     (passes, floor)
+}
+
+/// `max-bench evaluator`: the passes and the floor on `rounds` copies of the loaded data set, one
+/// after the other, each migrated to this version and analyzed first (so that a schema change is
+/// measured on the same data as before it); prints the full pass against its writes alone.
+pub(crate) async fn on_copies(scale: &Scale, rounds: usize) {
+    let server = admin::connect(&database::server_url())
+        .await
+        .expect("reach PostgreSQL");
+    let source = database::database_name(scale);
+    let copy = format!("{source}_evaluator");
+    for round in 1..=rounds {
+        database::recreate(&server, &copy, Some(&source)).await;
+        let url = admin::with_database(&database::server_url(), &copy).expect("url");
+        admin::migrate(&url).await.expect("migrate the copy");
+        let client = database::connect_to(&copy).await;
+        client
+            .batch_execute("VACUUM ANALYZE")
+            .await
+            .expect("analyze");
+        let (passes, floor) = evaluator_passes(&url, &client).await;
+        println!(
+            "round {round}: full pass {:.2} s, writes alone {:.2} s, ratio {:.2}",
+            passes[0].seconds,
+            floor.seconds,
+            passes[0].seconds / floor.seconds
+        );
+    }
+    database::recreate(&server, &copy, None).await;
 }
 
 /// One pass of the evaluator, timed and printed.

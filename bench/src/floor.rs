@@ -4,7 +4,7 @@
 //! PostgreSQL alone does what that pass wrote, in the same batches and on as many connections as
 //! the evaluator's workers:
 //! - each batch inserts the alerts one transaction of the pass raised (same values, same order:
-//!   by tenant, then lead) into a copy of `max_alerts` with its five indexes;
+//!   by tenant, then lead) into a copy of `max_alerts` with its indexes;
 //! - and reschedules the next [`BATCH_SIZE`] due rows of a copy of `max_lead_states` (taken before
 //!   the pass, so with the same due order and its two indexes) the way the evaluator does: the due
 //!   rows in order, locked `FOR UPDATE SKIP LOCKED`, updated by row id.

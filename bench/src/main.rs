@@ -73,6 +73,9 @@ async fn main() {
             let output = output.unwrap_or_else(|| server::repository().join("BENCHMARKS.md"));
             statistics::compare(database::scale_named(&scale), &stale, rounds, &output).await;
         }
+        Run::Evaluator { scale, rounds } => {
+            evaluator::on_copies(&database::scale_named(&scale), rounds).await;
+        }
         Run::Routes { scale, load, only } => {
             let scale = database::scale_named(&scale);
             let (url, mut client) = database::connect(&scale).await;

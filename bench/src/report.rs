@@ -65,8 +65,9 @@ fn header(md: &mut String, results: &Results) {
 fn conditions(results: &Results) -> String {
     let statistics = match results.statistics {
         Statistics::Fresh => {
-            "the generator ran `VACUUM ANALYZE` after loading, so the planner's statistics \
-             describe the data set"
+            "the generator compacted the lead summaries (`VACUUM FULL`: the load's updates of \
+             them left dead rows that no autovacuum reclaimed) and ran `VACUUM \
+             ANALYZE` after loading, so the planner's statistics describe the data set"
         }
         Statistics::Stale => {
             "nothing analyzed the tables after loading, so the planner's statistics are those of \
@@ -312,7 +313,7 @@ fn evaluator(md: &mut String, results: &Results) {
         md,
         "\nThe last row is the database's own limit for the full pass, as pgbench is for the \
          routes: the alerts the pass raised, inserted again in the same {} batches on {} \
-         connections into a copy of `max_alerts` with its five indexes, and as many lead summaries \
+         connections into a copy of `max_alerts` with its indexes, and as many lead summaries \
          rescheduled in a copy of `max_lead_states` taken before the pass, the evaluator's way (due \
          rows in order, `FOR UPDATE SKIP LOCKED`, updated by row id), with nothing evaluated. The \
          full pass takes {:.2} times as long as its writes alone.",

@@ -102,9 +102,9 @@ pub(crate) async fn compare(
             println!("{how:?} statistics, round {round}: {}", how.describe());
             load_stale(&server, &scale, source, how).await;
             for copy in [stale, fresh] {
-                recreate(&server, copy, Some(source)).await;
+                database::recreate(&server, copy, Some(source)).await;
             }
-            let fresh_client = connect(fresh).await;
+            let fresh_client = database::connect_to(fresh).await;
             let started = Instant::now();
             fresh_client
                 .batch_execute("ANALYZE")
@@ -135,7 +135,7 @@ pub(crate) async fn compare(
         }
     }
     for name in &names {
-        recreate(&server, name, None).await;
+        database::recreate(&server, name, None).await;
     }
     let results = StatisticsResults {
         scale,
@@ -151,7 +151,7 @@ pub(crate) async fn compare(
 
 /// Loads the data set into a fresh `name` whose statistics end up stale the way `how` says.
 async fn load_stale(server: &Client, scale: &Scale, name: &str, how: Staleness) {
-    recreate(server, name, None).await;
+    database::recreate(server, name, None).await;
     server
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .await
@@ -181,28 +181,9 @@ async fn load_stale(server: &Client, scale: &Scale, name: &str, how: Staleness) 
     }
 }
 
-/// Drops `name` and, with a `template`, creates it again as a copy of that database.
-async fn recreate(server: &Client, name: &str, template: Option<&str>) {
-    server
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await
-        .expect("drop a copy");
-    if let Some(template) = template {
-        server
-            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
-            .await
-            .expect("copy the data set");
-    }
-}
-
-async fn connect(name: &str) -> Client {
-    let url = admin::with_database(&database::server_url(), name).expect("url");
-    admin::connect(&url).await.expect("connect")
-}
-
 /// The first batch's plan (estimates) and a timed full pass, in the copy `name`.
 async fn measure(name: &str, pass: &'static str) -> (EvaluatorPass, String) {
-    let client = connect(name).await;
+    let client = database::connect_to(name).await;
     let plan = crate::explain::plan(&client).await;
     client
         .batch_execute("CHECKPOINT")

@@ -157,14 +157,17 @@ pub const STATS: &str =
 
 /// A page of active alerts in urgency order, read straight off `max_alerts_active_by_urgency`:
 /// the row comparison resumes after the cursor and `LIMIT` stops the index scan, so a page costs
-/// the same with 10 or 10,000 open alerts.
+/// the same with 10 or 10,000 open alerts. `$open` says "still open" the way the index wanted
+/// says it (migrations/V6: the listing's index is the only one whose condition names both).
 macro_rules! active_alerts_sql {
-    ($lead_filter:literal) => {
+    ($open:literal, $lead_filter:literal) => {
         concat!(
             "SELECT ",
             alert_columns!(),
             " FROM max_alerts ",
-            "WHERE tenant_id = $1 AND resolved_at IS NULL ",
+            "WHERE tenant_id = $1 AND ",
+            $open,
+            " ",
             "AND severity_rank BETWEEN $2 AND $3 ",
             "AND (severity_rank, not_escalated, created_at, id) > ($4, $5, $6, $7) ",
             $lead_filter,
@@ -173,9 +176,12 @@ macro_rules! active_alerts_sql {
         )
     };
 }
-pub const ACTIVE_ALERTS: &str = active_alerts_sql!("");
-/// The same for one lead, which has few alerts: `idx_max_alerts_tenant_lead` finds them.
-pub const ACTIVE_ALERTS_OF_LEAD: &str = active_alerts_sql!("AND lead_id = $9 ");
+pub const ACTIVE_ALERTS: &str =
+    active_alerts_sql!("resolved_at IS NULL AND resolution IS NULL", "");
+/// The same for one lead, which has few alerts: `idx_max_alerts_unique_active` (tenant, lead,
+/// type of the open alerts) finds them.
+pub const ACTIVE_ALERTS_OF_LEAD: &str =
+    active_alerts_sql!("resolved_at IS NULL", "AND lead_id = $9 ");
 
 /// Lists the tenant's active alerts: counts and one page, from one consistent snapshot, in one
 /// round trip.

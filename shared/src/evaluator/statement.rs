@@ -14,10 +14,10 @@
 //! - due leads: `max_lead_states_due` (`next_check_at <= now()`, in order, `LIMIT` a batch), then
 //!   LockRows; a bitmap scan and a sort of the due leads where the planner expects few;
 //! - per-tenant settings: an aggregate over the rules for each tenant of the batch;
-//! - open alerts of a lead: a parameterized probe of `idx_max_alerts_tenant_lead` per lead
-//!   (`LATERAL ... OFFSET 0`, the only index its conditions fit), never a scan of every open alert
-//!   of a tenant;
-//! - the last manual resolution of a candidate: the same probe;
+//! - open alerts of a lead: a parameterized probe of `idx_max_alerts_unique_active` per lead
+//!   (`LATERAL ... OFFSET 0`), never a scan of every open alert of a tenant;
+//! - the last manual resolution of a candidate: a probe of `idx_max_alerts_tenant_lead` (manual
+//!   resolutions only);
 //! - the intermediate results joined to each other by hash or merge joins, never a nested loop;
 //! - alert updates: `max_alerts_pkey` with `id = ANY (...)`; lead updates: Tid Scan with
 //!   `ctid = ANY (...)` on the rows the batch locked.
@@ -126,31 +126,32 @@ ruled AS MATERIALIZED (
       ) s
 ),
 -- What each alert says, and when to look at the lead again: the next threshold to be crossed, or
--- the next change of wording.
+-- the next change of wording. Only what the writes below need: this is kept for the rest of the
+-- statement, and read, sorted and hashed several times.
 judged AS (
-    SELECT s.*,
+    SELECT s.row_id, s.tenant_id, s.lead_id, s.lead_name, s.rule, s.since, s.severity, s.period,
            {message} AS message,
            least({next_checks}) AS check_again_at
       FROM ruled s
 ),
--- The open rule alerts of each due lead: an index probe per lead on its (tenant, lead), the
--- lead's alerts kept or not above it. OFFSET 0 keeps the planner from turning the probe into a
--- scan of every open alert, and the other conditions out of the probe: with them, the partial
--- indexes (`WHERE resolved_at IS NULL`) would qualify too, and without column statistics the
--- planner picked `max_alerts_active_by_urgency`, led by the tenant alone: a read of all the
--- tenant's open alerts for every lead.
+-- The open rule alerts of each due lead: an index probe per lead of `idx_max_alerts_unique_active`
+-- on its (tenant, lead), the rule condition kept above it. OFFSET 0 keeps the planner from
+-- turning the probe into a scan of every open alert. `max_alerts_active_by_urgency`, led by the
+-- tenant alone, would fit "open" as well, and stale statistics rated it the cheaper (a read of
+-- all of a tenant's open alerts for every lead); its condition also names `resolution` (V6), so
+-- that only the listing, which says it the same way, can take it.
 open_alerts AS (
     SELECT a.id, a.type, a.message, a.severity, a.lead_name, j.tenant_id, j.lead_id,
            j.rule AS wanted, j.message AS wanted_message, j.severity AS wanted_severity,
            coalesce(j.lead_name, a.lead_name) AS wanted_lead_name
       FROM judged j
      CROSS JOIN LATERAL (
-           SELECT a.id, a.type, a.message, a.severity, a.lead_name, a.resolved_at
+           SELECT a.id, a.type, a.message, a.severity, a.lead_name
              FROM max_alerts a
-            WHERE a.tenant_id = j.tenant_id AND a.lead_id = j.lead_id
+            WHERE a.tenant_id = j.tenant_id AND a.lead_id = j.lead_id AND a.resolved_at IS NULL
            OFFSET 0
      ) a
-     WHERE a.resolved_at IS NULL AND a.type = ANY ($2::text[])
+     WHERE a.type = ANY ($2::text[])
 ),
 -- Updates find their rows by primary key (`= ANY` of the ids), whatever the statistics say. An
 -- alert still open is `resolution IS NULL` (the table's check makes it the same as `resolved_at IS
@@ -185,7 +186,8 @@ candidates AS (
                         WHERE o.tenant_id = j.tenant_id AND o.lead_id = j.lead_id AND o.type = j.rule)
 ),
 -- Held back: a person resolved this alert after the situation began, less than a period ago
--- (a NULL period: until the situation changes).
+-- (a NULL period: until the situation changes). The newest such resolution is the last entry of
+-- the lead's type in `idx_max_alerts_tenant_lead`, which holds manual resolutions only.
 held_back AS (
     SELECT c.tenant_id, c.lead_id, m.resolved_at + c.period AS until
       FROM candidates c
