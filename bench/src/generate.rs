@@ -229,8 +229,9 @@ pub async fn load(
         // compact), and a pass would read them scattered over it while the floor's copy of them
         // (`floor::copy_leads`) is compact. Compacted as autovacuum keeps them.
         client
-            .batch_execute("VACUUM (FULL) max_lead_states; VACUUM ANALYZE")
+            .batch_execute("VACUUM (FULL) max_lead_states")
             .await?;
+        client.batch_execute("VACUUM ANALYZE").await?;
     }
     let seconds = started.elapsed().as_secs_f64();
     Ok(Loaded {
