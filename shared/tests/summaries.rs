@@ -258,3 +258,78 @@ async fn an_activity_clears_its_lead_s_alerts_in_the_inserting_transaction() {
         .get(0);
     assert_eq!(high, 2);
 }
+
+/// Whether each lead's summary is marked as having had an alert, by lead.
+async fn marked(client: &Client) -> Vec<(String, bool)> {
+    client
+        .query(
+            "SELECT lead_id::text, alerted FROM max_lead_states ORDER BY lead_id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_alert_written_before_its_lead_s_first_activity_is_still_cleared_by_it() {
+    let test = TestDb::new().await;
+    let client = test.owner().await;
+    // Written by hand (as the deployment checklist does): the lead has no summary to mark yet.
+    client
+        .batch_execute(
+            "INSERT INTO max_alerts (tenant_id, lead_id, type, severity, message)
+             VALUES ('tenant_0', 'lead_0', 'NoContact7d', 'high', 'never contacted');
+             INSERT INTO lead_activities (tenant_id, lead_id, channel, direction, status)
+             VALUES ('tenant_0', 'lead_0', 'call', 'out', 'completed');",
+        )
+        .await
+        .unwrap();
+    assert!(open(&client).await.is_empty(), "the first activity probes");
+}
+
+#[tokio::test]
+async fn leads_are_marked_when_an_alert_is_written_and_only_marked_leads_are_probed() {
+    let test = TestDb::new().await;
+    let client = test.owner().await;
+    client
+        .batch_execute(
+            "INSERT INTO lead_activities (tenant_id, lead_id, channel, direction, status, occurred_at)
+             VALUES ('tenant_0', 'lead_0', 'whatsapp', 'in', 'received', now() - interval '5 hours'),
+                    ('tenant_0', 'lead_1', 'whatsapp', 'in', 'received', now() - interval '5 hours');",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        marked(&client).await,
+        [("lead_0".into(), false), ("lead_1".into(), false)]
+    );
+    // An alert written by anything but the evaluator marks its lead, in the same statement.
+    client
+        .batch_execute(
+            "INSERT INTO max_alerts (tenant_id, lead_id, type, severity, message)
+             VALUES ('tenant_0', 'lead_1', 'UnansweredInbound', 'high', 'waiting')",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        marked(&client).await,
+        [("lead_0".into(), false), ("lead_1".into(), true)]
+    );
+    // The mark is what the activity trigger goes by: take it off, and the alert stays open; put
+    // it back, and the next reply clears it.
+    let reply = "INSERT INTO lead_activities (tenant_id, lead_id, channel, direction, status)
+                 VALUES ('tenant_0', 'lead_1', 'whatsapp', 'out', 'sent')";
+    client
+        .batch_execute(&format!(
+            "BEGIN; UPDATE max_lead_states SET alerted = false WHERE lead_id = 'lead_1'; {reply}; "
+        ))
+        .await
+        .unwrap();
+    assert_eq!(open(&client).await, ["lead_1"]);
+    client.batch_execute("ROLLBACK").await.unwrap();
+    client.batch_execute(reply).await.unwrap();
+    assert!(open(&client).await.is_empty());
+}

@@ -13,7 +13,7 @@
 //! `shared/tests/stale_statistics.rs` checks the shape with stale statistics:
 //! - due leads: `max_lead_states_due` (`next_check_at <= now()`, in order, `LIMIT` a batch), then
 //!   LockRows; a bitmap scan and a sort of the due leads where the planner expects few;
-//! - per-tenant settings: an aggregate over the rules for each tenant of the batch;
+//! - per-tenant settings: an aggregate over the rules, probed for each tenant of the batch;
 //! - open alerts of a lead: a parameterized probe of `idx_max_alerts_unique_active` per lead
 //!   (`LATERAL ... OFFSET 0`), never a scan of every open alert of a tenant;
 //! - the last manual resolution of a candidate: a probe of `idx_max_alerts_tenant_lead` (manual
@@ -93,14 +93,17 @@ WITH due AS (
        FOR UPDATE OF s SKIP LOCKED
 ),
 -- Each tenant's settings of each rule: its own where it set them, else the defaults.
+-- Per tenant of the batch, the rules read for that tenant (`LATERAL`: the batch's tenants are
+-- always the outer side, and the few rules the inner, whatever the statistics say).
 settings AS (
-    SELECT t.tenant_id,
-           {settings}
+    SELECT t.tenant_id, r.*
       FROM (SELECT DISTINCT tenant_id FROM due) t
-     CROSS JOIN max_alert_rule_defaults d
-      LEFT JOIN max_alert_rules o ON o.tenant_id = t.tenant_id AND o.rule = d.rule
-     WHERE d.rule = ANY ($2::text[])
-     GROUP BY t.tenant_id
+     CROSS JOIN LATERAL (
+           SELECT {settings}
+             FROM max_alert_rule_defaults d
+             LEFT JOIN max_alert_rules o ON o.tenant_id = t.tenant_id AND o.rule = d.rule
+            WHERE d.rule = ANY ($2::text[])
+     ) r
 ),
 -- When each enabled rule holds (or will hold) for a lead; NULL when it cannot.
 crossings AS (
@@ -129,7 +132,8 @@ ruled AS MATERIALIZED (
 -- the next change of wording. Only what the writes below need: this is kept for the rest of the
 -- statement, and read, sorted and hashed several times.
 judged AS (
-    SELECT s.row_id, s.tenant_id, s.lead_id, s.lead_name, s.rule, s.since, s.severity, s.period,
+    SELECT s.row_id, s.tenant_id, s.lead_id, s.lead_name, s.alerted, s.rule, s.since, s.severity,
+           s.period,
            {message} AS message,
            least({next_checks}) AS check_again_at
       FROM ruled s
@@ -139,7 +143,8 @@ judged AS (
 -- turning the probe into a scan of every open alert. `max_alerts_active_by_urgency`, led by the
 -- tenant alone, would fit "open" as well, and stale statistics rated it the cheaper (a read of
 -- all of a tenant's open alerts for every lead); its condition also names `resolution` (V6), so
--- that only the listing, which says it the same way, can take it.
+-- that only the listing, which says it the same way, can take it. Only a lead that had an alert
+-- (`alerted`, V7) can have one open.
 open_alerts AS (
     SELECT a.id, a.type, a.message, a.severity, a.lead_name, j.tenant_id, j.lead_id,
            j.rule AS wanted, j.message AS wanted_message, j.severity AS wanted_severity,
@@ -151,7 +156,7 @@ open_alerts AS (
             WHERE a.tenant_id = j.tenant_id AND a.lead_id = j.lead_id AND a.resolved_at IS NULL
            OFFSET 0
      ) a
-     WHERE a.type = ANY ($2::text[])
+     WHERE j.alerted AND a.type = ANY ($2::text[])
 ),
 -- Updates find their rows by primary key (`= ANY` of the ids), whatever the statistics say. An
 -- alert still open is `resolution IS NULL` (the table's check makes it the same as `resolved_at IS
@@ -197,7 +202,7 @@ held_back AS (
             WHERE a.tenant_id = c.tenant_id AND a.lead_id = c.lead_id AND a.type = c.rule
               AND a.resolution = 'manual'
      ) m
-     WHERE m.resolved_at > c.since
+     WHERE c.alerted AND m.resolved_at > c.since
        AND (c.period IS NULL OR now() < m.resolved_at + c.period)
 ),
 raised AS (
@@ -209,14 +214,18 @@ raised AS (
      WHERE NOT EXISTS (SELECT FROM held_back h WHERE h.tenant_id = c.tenant_id AND h.lead_id = c.lead_id)
      ORDER BY c.tenant_id, c.lead_id
     ON CONFLICT (tenant_id, lead_id, type) WHERE resolved_at IS NULL DO NOTHING
-    RETURNING type
+    RETURNING tenant_id, lead_id, type
 ),
--- The due rows are locked by this statement, so their row ids are stable until it commits.
+-- The due rows are locked by this statement, so their row ids are stable until it commits. A
+-- lead raised for is marked in the same write (its alert's own mark, `max_alerts_mark_leads`,
+-- is skipped for the evaluator's batches: `max.evaluator_marks_leads`).
 rescheduled AS (
     UPDATE max_lead_states s
-       SET next_check_at = least(j.check_again_at, h.until)
+       SET next_check_at = least(j.check_again_at, h.until),
+           alerted = j.alerted OR r.lead_id IS NOT NULL
       FROM judged j
       LEFT JOIN held_back h ON h.tenant_id = j.tenant_id AND h.lead_id = j.lead_id
+      LEFT JOIN raised r ON r.tenant_id = j.tenant_id AND r.lead_id = j.lead_id
      WHERE s.ctid = ANY (ARRAY(SELECT row_id FROM judged))
        AND s.ctid = j.row_id
     RETURNING 1
