@@ -12,6 +12,11 @@ pub(crate) fn server_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
+/// The URL of the database `name` on the benchmark's server.
+pub(crate) fn url_of(name: &str) -> String {
+    admin::with_database(&server_url(), name).expect("url")
+}
+
 /// The benchmark's database: `max_bench_<scale>`, or `MAX_BENCH_DATABASE` when set (a name of
 /// lowercase letters, digits and underscores).
 pub(crate) fn database_name(scale: &Scale) -> String {
@@ -57,7 +62,7 @@ pub(crate) async fn load_database(
             .await
             .expect("create the benchmark database");
     }
-    let url = admin::with_database(&server_url(), &name).expect("url");
+    let url = url_of(&name);
     admin::migrate(&url).await.expect("migrate");
 
     println!("Loading the {} data set into {name}...", scale.name);
@@ -74,7 +79,7 @@ pub(crate) async fn load_database(
 
 /// The benchmark database an earlier run loaded: its URL, and a connection to it.
 pub(crate) async fn connect(scale: &Scale) -> (String, tokio_postgres::Client) {
-    let url = admin::with_database(&server_url(), &database_name(scale)).expect("url");
+    let url = url_of(&database_name(scale));
     let client = admin::connect(&url)
         .await
         .expect("the benchmark database (run `all` or `generate` first)");
@@ -113,6 +118,5 @@ pub(crate) async fn recreate(server: &Client, name: &str, template: Option<&str>
 
 /// A connection to the database `name` on the benchmark's server.
 pub(crate) async fn connect_to(name: &str) -> Client {
-    let url = admin::with_database(&server_url(), name).expect("url");
-    admin::connect(&url).await.expect("connect")
+    admin::connect(&url_of(name)).await.expect("connect")
 }

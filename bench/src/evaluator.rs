@@ -95,7 +95,7 @@ pub(crate) async fn on_copies(scale: &Scale, rounds: usize) {
     let copy = format!("{source}_evaluator");
     for round in 1..=rounds {
         database::recreate(&server, &copy, Some(&source)).await;
-        let url = admin::with_database(&database::server_url(), &copy).expect("url");
+        let url = database::url_of(&copy);
         admin::migrate(&url).await.expect("migrate the copy");
         let client = database::connect_to(&copy).await;
         client

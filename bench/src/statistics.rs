@@ -156,7 +156,7 @@ async fn load_stale(server: &Client, scale: &Scale, name: &str, how: Staleness) 
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .await
         .expect("create the source database");
-    let url = admin::with_database(&database::server_url(), name).expect("url");
+    let url = database::url_of(name);
     admin::migrate(&url).await.expect("migrate");
     let mut client = admin::connect(&url).await.expect("connect");
     if how == Staleness::Empty {
@@ -189,7 +189,7 @@ async fn measure(name: &str, pass: &'static str) -> (EvaluatorPass, String) {
         .batch_execute("CHECKPOINT")
         .await
         .expect("checkpoint");
-    let url = admin::with_database(&database::server_url(), name).expect("url");
+    let url = database::url_of(name);
     let (db, settings) = crate::evaluator::pass_setup(&url);
     let evaluator = Evaluator::default();
     let timed = timed_pass(&evaluator, &db, &settings, pass).await;
