@@ -51,6 +51,63 @@ pub enum Command {
         #[arg(long)]
         tenant: String,
     },
+    /// WhatsApp through Green-API: webhook tokens, leads' numbers, unmatched messages.
+    #[command(subcommand)]
+    Whatsapp(WhatsappCommand),
+}
+
+#[derive(Subcommand)]
+pub enum WhatsappCommand {
+    /// Create the webhook token of a tenant's Green-API instance (the token is the last line).
+    CreateToken {
+        #[arg(long)]
+        tenant: String,
+        /// The instance's idInstance.
+        #[arg(long, required_unless_present = "events_fixture")]
+        instance: Option<i64>,
+        /// Register the public token written in events/greenapi-*.json instead (tenant macrea;
+        /// local use only).
+        #[arg(long, conflicts_with = "instance")]
+        events_fixture: bool,
+    },
+    /// Replace the instance's token by a new one (the old one stops working at once; the new
+    /// one is the last line).
+    RotateToken {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        instance: i64,
+    },
+    /// Revoke the tenant's webhook token (of one instance, or all).
+    RevokeToken {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        instance: Option<i64>,
+    },
+    /// List a tenant's webhook tokens (prefix, instance, dates; never the tokens).
+    ListTokens {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Map a phone number to a lead; the number's unmatched messages join the lead.
+    MapPhone {
+        #[arg(long)]
+        tenant: String,
+        /// With its country code, in any common notation: +33 6 12 34 56 78.
+        #[arg(long)]
+        phone: String,
+        #[arg(long)]
+        lead: String,
+        /// The lead's name (else the name WhatsApp shows).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List the numbers whose messages wait for a lead.
+    Unmatched {
+        #[arg(long)]
+        tenant: String,
+    },
 }
 
 impl Default for Command {

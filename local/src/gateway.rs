@@ -312,6 +312,7 @@ async fn forward(
         "log-activity" => log_activity::handle(&app, request).await,
         "active-alerts" => active_alerts::handle(&app, request).await,
         "resolve-alert" => resolve_alert::handle(&app, request).await,
+        "whatsapp-webhook" => whatsapp_webhook::handle(&app, request).await,
         other => {
             tracing::error!(function = other, "route names an unknown function");
             return into_axum(ApiError::internal().into_response());

@@ -53,5 +53,6 @@ async fn run(command: Command, config: Config) -> Result<(), commands::Error> {
         }
         Command::RevokeKey { key } => commands::keys::revoke(&key, &config).await,
         Command::ListKeys { tenant } => commands::keys::list(&tenant, &config).await,
+        Command::Whatsapp(command) => commands::whatsapp::run(command, &config).await,
     }
 }

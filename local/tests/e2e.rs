@@ -474,6 +474,27 @@ fn the_openapi_document_matches_the_served_routes_and_statuses() {
         Some(("application/json", b"{".to_vec())),
     );
     server.get("/health", None);
+    let webhook = "/webhooks/greenapi";
+    let token = shared::tenancy::EVENTS_FIXTURE_WEBHOOK_TOKEN;
+    server.sql(&format!(
+        "INSERT INTO max_webhook_tokens (tenant_id, instance_id, token_hash, prefix)
+         VALUES ('macrea', {}, sha256('{token}'::bytea), 'mxw_macrea_Webho')",
+        shared::tenancy::EVENTS_FIXTURE_INSTANCE
+    ));
+    let notification =
+        serde_json::from_str::<Value>(include_str!("../../events/greenapi-incoming-text.json"))
+            .unwrap()["body"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    assert_eq!(
+        server.post_json(webhook, Some(token), &notification).status,
+        200
+    );
+    server.post_json(webhook, Some(token), "{");
+    server.post_json(webhook, None, &notification);
+    let huge = json!({"typeWebhook": "x", "pad": "x".repeat(1100 * 1024)}).to_string();
+    server.post_json(webhook, Some(token), &huge);
 
     let seen = server.seen.borrow();
     let served: BTreeSet<(String, u16)> = seen

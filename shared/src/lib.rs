@@ -2,8 +2,8 @@
 //!
 //! - `http`: reads requests into domain values, finds the caller, renders JSON, maps every
 //!   failure to a status in one place. The functions' handlers and `max-local` sit on it.
-//! - the domain: `activities`, `alerts`, `rules` (each rule in one home) and the `evaluator`,
-//!   with their SQL; `leads` and `parse` for the values they share. It knows nothing of HTTP or
+//! - the domain: `activities`, `alerts`, `rules` (each rule in one home), the `evaluator` and
+//!   `whatsapp` (Green-API's conversations), with their SQL; `leads` and `parse` for the values they share. It knows nothing of HTTP or
 //!   Lambda and returns domain errors.
 //! - `tenancy`: who acts for which tenant (keys, users' tokens), and how a transaction gets its
 //!   tenant.
@@ -24,6 +24,7 @@ pub mod parse;
 pub mod rules;
 pub mod secrets;
 pub mod tenancy;
+pub mod whatsapp;
 
 #[cfg(feature = "migrations")]
 pub mod admin;

@@ -19,6 +19,7 @@ pub enum Invalid {
     NotOneOf(&'static [&'static str]),
     NotTimestamp,
     InFuture { minutes: i64 },
+    NotPhoneNumber,
 }
 
 impl fmt::Display for Invalid {
@@ -35,6 +36,9 @@ impl fmt::Display for Invalid {
             ),
             Invalid::InFuture { minutes } => {
                 write!(f, "must not be more than {minutes} minutes in the future.")
+            }
+            Invalid::NotPhoneNumber => {
+                f.write_str("must be a phone number with its country code, such as +33612345678.")
             }
         }
     }

@@ -6,6 +6,7 @@ pub mod evaluate;
 pub mod keys;
 pub mod rules;
 pub mod tokens;
+pub mod whatsapp;
 
 use std::time::Duration;
 

@@ -1,4 +1,5 @@
-//! Operator work: creating and migrating the database, tenants and API keys, rule settings. Used
+//! Operator work: creating and migrating the database, tenants and API keys, rule settings,
+//! WhatsApp's webhook tokens and lead numbers. Used
 //! by the local runner (`max-local`) and tests; never by the functions, which cannot even reach
 //! these tables.
 //!
@@ -8,6 +9,7 @@
 mod keys;
 mod migrate;
 mod rules;
+mod whatsapp;
 
 use std::fmt;
 use std::str::FromStr;
@@ -22,6 +24,10 @@ pub use keys::{
 };
 pub use migrate::migrate;
 pub use rules::{RuleChange, RuleSetting, rules, set_rule};
+pub use whatsapp::{
+    Existing, UnmatchedNumber, WebhookTokenInfo, create_webhook_token, list_webhook_tokens,
+    map_phone, register_webhook_token, revoke_webhook_tokens, unmatched,
+};
 
 use crate::tenancy::TenantId;
 

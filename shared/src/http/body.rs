@@ -16,9 +16,14 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The request body, checked for size (413).
 pub fn bytes(req: &Request) -> Result<&[u8], ApiError> {
+    bytes_up_to(req, MAX_BODY_BYTES)
+}
+
+/// The request body, checked for a size of the route's own (413).
+pub fn bytes_up_to(req: &Request, limit: usize) -> Result<&[u8], ApiError> {
     let bytes: &[u8] = req.body().as_ref();
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+    if bytes.len() > limit {
+        return Err(ApiError::payload_too_large(limit));
     }
     Ok(bytes)
 }

@@ -20,7 +20,7 @@ impl Route {
 }
 
 /// Every route of the system.
-pub const ROUTES: [Route; 4] = [
+pub const ROUTES: [Route; 5] = [
     Route {
         method: "POST",
         path: "/api/activities/log",
@@ -40,6 +40,11 @@ pub const ROUTES: [Route; 4] = [
         method: "GET",
         path: "/health",
         function: "active-alerts",
+    },
+    Route {
+        method: "POST",
+        path: "/webhooks/greenapi",
+        function: "whatsapp-webhook",
     },
 ];
 

@@ -1,6 +1,7 @@
-//! API keys of server-to-server callers.
+//! API keys of server-to-server callers, and the tokens Green-API presents to the WhatsApp webhook.
 //!
-//! A key reads `mxk_<tenant>_<32 random letters and digits>`. The tenant in it is only a claim:
+//! A key reads `mxk_<tenant>_<32 random letters and digits>`, a webhook token the same with
+//! `mxw_`. The tenant in it is only a claim:
 //! the key is verified by the database (`max_authorize_key`) in the same transaction as the work
 //! it authorises. Only the key's SHA-256 is ever stored.
 
@@ -21,34 +22,37 @@ const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 /// and the tests): never in production.
 pub const EVENTS_FIXTURE_KEY: &str = "mxk_macrea_EventsFixtureKeyNotForProduction";
 
-/// An API key as presented by a caller: the tenant it claims and the hash of the whole key.
+/// The webhook token written in the Green-API sample requests of `events/` (tenant `macrea`, for
+/// the instance [`EVENTS_FIXTURE_INSTANCE`]): public, like [`EVENTS_FIXTURE_KEY`].
+pub const EVENTS_FIXTURE_WEBHOOK_TOKEN: &str = "mxw_macrea_WebhookFixtureTokenNotProduction";
+/// The Green-API instance of the sample notifications of `events/`.
+pub const EVENTS_FIXTURE_INSTANCE: i64 = 1101000001;
+
+/// A secret that names its tenant, as a caller presents it: an API key (`mxk_...`) or a webhook
+/// token (`mxw_...`). Only its SHA-256 is stored; the tenant in it is only a claim, which the
+/// database checks with the hash.
 #[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey {
+struct TenantSecret {
     tenant: TenantId,
-    /// SHA-256 of the whole key, as stored (32 bytes).
+    /// SHA-256 of the whole secret, as stored (32 bytes).
     hash: Vec<u8>,
     prefix: String,
 }
 
-impl fmt::Debug for ApiKey {
+impl fmt::Debug for TenantSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Never the key itself.
-        f.debug_struct("ApiKey")
+        // Never the secret itself.
+        f.debug_struct("TenantSecret")
             .field("tenant", &self.tenant)
             .field("prefix", &self.prefix)
             .finish_non_exhaustive()
     }
 }
 
-impl ApiKey {
-    /// Whether a bearer credential is meant as an API key (rather than a user's token).
-    pub fn looks_like_one(credential: &str) -> bool {
-        credential.starts_with(KEY_PREFIX)
-    }
-
-    /// Reads a key; `None` when it cannot be one of ours.
-    pub fn parse(key: &str) -> Option<Self> {
-        let rest = key.strip_prefix(KEY_PREFIX)?;
+impl TenantSecret {
+    /// Reads `<kind><tenant>_<secret>`; `None` when it cannot be one.
+    fn parse(kind: &str, text: &str) -> Option<Self> {
+        let rest = text.strip_prefix(kind)?;
         if rest.len() < SECRET_LEN + 2 || !rest.is_char_boundary(rest.len() - SECRET_LEN - 1) {
             return None;
         }
@@ -59,13 +63,13 @@ impl ApiKey {
         }
         Some(Self {
             tenant: TenantId::parse(tenant)?,
-            hash: Sha256::digest(key.as_bytes()).to_vec(),
-            prefix: key[..KEY_PREFIX.len() + tenant.len() + 1 + PREFIX_SECRET_CHARS].to_owned(),
+            hash: Sha256::digest(text.as_bytes()).to_vec(),
+            prefix: text[..kind.len() + tenant.len() + 1 + PREFIX_SECRET_CHARS].to_owned(),
         })
     }
 
-    /// A new random key for a tenant: the key text (shown once) and its parsed form.
-    pub fn generate(tenant: &TenantId) -> Result<(String, Self), getrandom::Error> {
+    /// A new random secret of a kind for a tenant: its text (shown once) and its parsed form.
+    fn generate(kind: &str, tenant: &TenantId) -> Result<(String, Self), getrandom::Error> {
         let mut secret = String::with_capacity(SECRET_LEN);
         let mut buf = [0u8; 64];
         while secret.len() < SECRET_LEN {
@@ -78,35 +82,15 @@ impl ApiKey {
                     .take(SECRET_LEN - secret.len()),
             );
         }
-        let text = format!("{KEY_PREFIX}{tenant}_{secret}");
-        let key = Self::parse(&text).expect("a generated key parses");
-        Ok((text, key))
+        let text = format!("{kind}{tenant}_{secret}");
+        let parsed = Self::parse(kind, &text).expect("a generated secret parses");
+        Ok((text, parsed))
     }
 
-    pub fn tenant(&self) -> &TenantId {
-        &self.tenant
-    }
-
-    /// SHA-256 of the whole key, as stored.
-    pub fn hash(&self) -> &[u8] {
-        &self.hash
-    }
-
-    /// The hash, as a value a statement can bind.
-    pub(super) fn stored_hash(&self) -> &Vec<u8> {
-        &self.hash
-    }
-
-    /// The first characters of the key (`mxk_macrea_AbCd1`): enough for an operator to tell keys
-    /// apart, useless to an attacker.
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
-    /// Reads the prefix of a key as `list-keys` shows it (`mxk_<tenant>_` and five characters of
-    /// the secret): its tenant, or `None` when it cannot be one.
-    pub fn parse_prefix(prefix: &str) -> Option<TenantId> {
-        let rest = prefix.strip_prefix(KEY_PREFIX)?;
+    /// Reads a prefix as operators see it (`<kind><tenant>_` and five characters of the secret):
+    /// its tenant, or `None` when it cannot be one.
+    fn parse_prefix(kind: &str, prefix: &str) -> Option<TenantId> {
+        let rest = prefix.strip_prefix(kind)?;
         let (tenant, secret_start) = rest.rsplit_once('_')?;
         (secret_start.len() == PREFIX_SECRET_CHARS
             && secret_start.bytes().all(|b| b.is_ascii_alphanumeric()))
@@ -114,6 +98,74 @@ impl ApiKey {
         .flatten()
     }
 }
+
+/// What starts a webhook token (an API key starts with [`KEY_PREFIX`]).
+const WEBHOOK_TOKEN_PREFIX: &str = "mxw_";
+
+macro_rules! tenant_secret {
+    ($(#[$doc:meta])* $name:ident, $kind:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $name(TenantSecret);
+
+        impl $name {
+            /// Whether a credential is meant as one of these (rather than something else).
+            pub fn looks_like_one(credential: &str) -> bool {
+                credential.starts_with($kind)
+            }
+
+            /// Reads one; `None` when it cannot be one of ours.
+            pub fn parse(text: &str) -> Option<Self> {
+                TenantSecret::parse($kind, text).map(Self)
+            }
+
+            /// A new random one for a tenant: the text (shown once) and its parsed form.
+            pub fn generate(tenant: &TenantId) -> Result<(String, Self), getrandom::Error> {
+                TenantSecret::generate($kind, tenant).map(|(text, secret)| (text, Self(secret)))
+            }
+
+            pub fn tenant(&self) -> &TenantId {
+                &self.0.tenant
+            }
+
+            /// SHA-256 of the whole text, as stored.
+            pub fn hash(&self) -> &[u8] {
+                &self.0.hash
+            }
+
+            /// The first characters (`mxk_macrea_AbCd1`): enough for an operator to tell them
+            /// apart, useless to an attacker.
+            pub fn prefix(&self) -> &str {
+                &self.0.prefix
+            }
+
+            /// Reads a prefix as operators see it: its tenant, or `None` when it cannot be one.
+            pub fn parse_prefix(prefix: &str) -> Option<TenantId> {
+                TenantSecret::parse_prefix($kind, prefix)
+            }
+        }
+    };
+}
+
+tenant_secret!(
+    /// An API key of a server-to-server caller, as presented.
+    ApiKey,
+    KEY_PREFIX
+);
+
+impl ApiKey {
+    /// The hash, as a value a statement can bind.
+    pub(super) fn stored_hash(&self) -> &Vec<u8> {
+        &self.0.hash
+    }
+}
+
+tenant_secret!(
+    /// The token Green-API presents to the WhatsApp webhook (`webhookUrlToken`), bound to one
+    /// tenant and one Green-API instance: `mxw_<tenant>_<32 random letters and digits>`.
+    WebhookToken,
+    WEBHOOK_TOKEN_PREFIX
+);
 
 #[cfg(test)]
 mod tests {
@@ -181,5 +233,23 @@ mod tests {
         let (text, key) = ApiKey::generate(&TenantId::parse("macrea").unwrap()).unwrap();
         let shown = format!("{key:?}");
         assert!(!shown.contains(&text[16..]), "{shown}");
+        let (text, token) = WebhookToken::generate(&TenantId::parse("macrea").unwrap()).unwrap();
+        let shown = format!("{token:?}");
+        assert!(!shown.contains(&text[16..]), "{shown}");
+    }
+
+    #[test]
+    fn webhook_tokens_and_api_keys_are_told_apart() {
+        let tenant = TenantId::parse("macrea").unwrap();
+        let (text, token) = WebhookToken::generate(&tenant).unwrap();
+        assert!(text.starts_with("mxw_macrea_"));
+        assert_eq!(WebhookToken::parse(&text), Some(token.clone()));
+        assert_eq!(
+            WebhookToken::parse_prefix(token.prefix()),
+            Some(tenant.clone())
+        );
+        assert!(ApiKey::parse(&text).is_none());
+        let (key, _) = ApiKey::generate(&tenant).unwrap();
+        assert!(WebhookToken::parse(&key).is_none());
     }
 }

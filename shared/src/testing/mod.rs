@@ -15,7 +15,11 @@ use crate::db::Db;
 use crate::http::App;
 use crate::leads::LeadId;
 use crate::parse::Parse;
-use crate::tenancy::{ApiKey, EVENTS_FIXTURE_KEY, JwtVerifier, Scope, TenantId, UserClaims};
+use crate::tenancy::{
+    ApiKey, EVENTS_FIXTURE_INSTANCE, EVENTS_FIXTURE_KEY, EVENTS_FIXTURE_WEBHOOK_TOKEN, JwtVerifier,
+    Scope, TenantId, UserClaims, WebhookToken,
+};
+use crate::whatsapp::InstanceId;
 
 /// The seed checklist's manual test alert (phase 4.2), word for word.
 pub const SEED_INSERT: &str = r#"INSERT INTO max_alerts (tenant_id, lead_id, type, severity, message, suggested_action) VALUES ('macrea','test_prod_alert','NoContact7d','high','Test alerte production','{"label": "Test Action", "action": "test"}'::jsonb);"#;
@@ -151,6 +155,43 @@ impl TestDb {
                 .await
                 .expect("time travel");
         }
+    }
+
+    /// Registers the webhook token the Green-API sample events carry (tenant `macrea`, instance
+    /// [`crate::tenancy::EVENTS_FIXTURE_INSTANCE`]).
+    pub async fn register_events_webhook_token(&self) {
+        let token =
+            WebhookToken::parse(EVENTS_FIXTURE_WEBHOOK_TOKEN).expect("events webhook token");
+        let mut client = self.owner().await;
+        admin::ensure_tenant(&mut client, token.tenant(), "Macrea")
+            .await
+            .expect("tenant");
+        admin::register_webhook_token(
+            &mut client,
+            &token,
+            InstanceId(EVENTS_FIXTURE_INSTANCE),
+            admin::Existing::Revoke,
+        )
+        .await
+        .expect("register events webhook token");
+    }
+
+    /// Maps a phone number to a lead of a tenant; returns how many unmatched messages joined it.
+    pub async fn map_phone(&self, tenant: &str, phone: &str, lead: &str) -> i32 {
+        let mut client = self.owner().await;
+        let tenant = TenantId::parse(tenant).expect("tenant id");
+        admin::ensure_tenant(&mut client, &tenant, tenant.as_str())
+            .await
+            .expect("tenant");
+        admin::map_phone(
+            &mut client,
+            &tenant,
+            &crate::leads::Phone::parse(phone).expect("phone"),
+            &LeadId::parse(lead).expect("lead id"),
+            None,
+        )
+        .await
+        .expect("map phone")
     }
 
     /// Registers the key the sample events carry, with every scope.
