@@ -388,6 +388,124 @@ fn keys_are_created_scoped_listed_and_revoked_by_the_operator_commands() {
 }
 
 #[test]
+fn an_operator_connects_a_green_api_instance_and_maps_a_number_with_the_commands() {
+    let server = Server::start();
+    let cli_ok = |args: &[&str]| {
+        let output = server.cli(args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let created = cli_ok(&[
+        "whatsapp",
+        "create-token",
+        "--tenant",
+        "macrea",
+        "--instance",
+        "1101000001",
+    ]);
+    let token = created.lines().last().unwrap().to_owned();
+    assert!(token.starts_with("mxw_macrea_"), "{created}");
+    // One live token per instance: a second create is refused, a rotation replaces it.
+    let again = server.cli(&[
+        "whatsapp",
+        "create-token",
+        "--tenant",
+        "macrea",
+        "--instance",
+        "1101000001",
+    ]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already has a live webhook token"));
+
+    let notification =
+        serde_json::from_str::<Value>(include_str!("../../events/greenapi-incoming-text.json"))
+            .unwrap()["body"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let webhook = "/webhooks/greenapi";
+    let reply = server.post_json(webhook, Some(&token), &notification);
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(reply.json["stored"], "unmatched");
+    let waiting = cli_ok(&["whatsapp", "unmatched", "--tenant", "macrea"]);
+    assert!(
+        waiting.contains("+33612345678") && waiting.contains("Sophie Martin"),
+        "{waiting}"
+    );
+
+    let mapped = cli_ok(&[
+        "whatsapp",
+        "map-phone",
+        "--tenant",
+        "macrea",
+        "--phone",
+        "+33 6 12 34 56 78",
+        "--lead",
+        "lead_sophie",
+        "--name",
+        "Sophie",
+    ]);
+    assert!(mapped.contains("1 unmatched message joined"), "{mapped}");
+    // The message that waited is now the lead's activity, under the mapping's name.
+    let activities = server.sql(
+        "SELECT lead_id::text, lead_name::text FROM lead_activities WHERE external_id = 'BAE5F4886F6F2D05'",
+    );
+    assert_eq!(activities.len(), 1);
+    assert_eq!(activities[0].get::<_, String>(0), "lead_sophie");
+    assert_eq!(activities[0].get::<_, String>(1), "Sophie");
+    let bad = server.cli(&[
+        "whatsapp",
+        "map-phone",
+        "--tenant",
+        "macrea",
+        "--phone",
+        "06 12 34 56 78",
+        "--lead",
+        "x",
+    ]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("country code"));
+
+    let listed = cli_ok(&["whatsapp", "list-tokens", "--tenant", "macrea"]);
+    assert!(
+        listed.contains("instance 1101000001") && listed.contains("active"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains(&token),
+        "list-tokens must never show a token"
+    );
+
+    let rotated = cli_ok(&[
+        "whatsapp",
+        "rotate-token",
+        "--tenant",
+        "macrea",
+        "--instance",
+        "1101000001",
+    ]);
+    let new_token = rotated.lines().last().unwrap().to_owned();
+    assert_ne!(new_token, token);
+    let reply = server.post_json(webhook, Some(&token), &notification);
+    assert_eq!((reply.status, error_code(&reply)), (401, "unauthorized"));
+    let reply = server.post_json(webhook, Some(&new_token), &notification);
+    assert_eq!((reply.status, &reply.json["replayed"]), (200, &json!(true)));
+
+    cli_ok(&["whatsapp", "revoke-token", "--tenant", "macrea"]);
+    let reply = server.post_json(webhook, Some(&new_token), &notification);
+    assert_eq!(reply.status, 401);
+    assert!(
+        !server
+            .cli(&["whatsapp", "revoke-token", "--tenant", "macrea"])
+            .status
+            .success()
+    );
+}
+
+#[test]
 fn a_browser_dashboard_may_call_the_api() {
     let server = Server::start();
     let preflight = server.request(
