@@ -746,6 +746,27 @@ fn the_shipped_nginx_site_serves_the_api_and_the_dashboard_over_https() {
         .trim()
         .to_owned();
 
+    let created = Command::new(BIN)
+        .args([
+            "whatsapp",
+            "create-token",
+            "--tenant",
+            "macrea",
+            "--instance",
+            "1101000001",
+        ])
+        .env("DATABASE_URL", &serve.test.url)
+        .output()
+        .expect("whatsapp create-token runs");
+    assert!(created.status.success(), "{created:?}");
+    let webhook_token = String::from_utf8(created.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_owned();
+
     let nginx = Nginx::start(serve.port);
     let agent = nginx.agent();
     let https = format!("https://127.0.0.1:{}", nginx.https);
@@ -776,6 +797,26 @@ fn the_shipped_nginx_site_serves_the_api_and_the_dashboard_over_https() {
     assert_eq!(
         json(webhook.body_mut().read_to_string().unwrap().as_bytes())["error"]["code"],
         "not_found"
+    );
+
+    // Green-API's notification of a photo, with its thumbnail, passes Nginx's body limit.
+    let mut photo: Value = serde_json::from_str(
+        json(include_bytes!("../../events/greenapi-incoming-image.json"))["body"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    photo["messageData"]["fileMessageData"]["jpegThumbnail"] = Value::from("A".repeat(300 * 1024));
+    let mut webhook = agent
+        .post(format!("{https}/webhooks/greenapi"))
+        .header("Authorization", format!("Bearer {webhook_token}"))
+        .header("Content-Type", "application/json")
+        .send(photo.to_string())
+        .unwrap();
+    assert_eq!(webhook.status(), 200);
+    assert_eq!(
+        json(webhook.body_mut().read_to_string().unwrap().as_bytes())["stored"],
+        "unmatched"
     );
 
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
