@@ -76,8 +76,9 @@ pub(crate) enum Run {
         #[arg(long, default_value_t = 1)]
         rounds: usize,
     },
-    /// Only the route benchmarks, on the data set an earlier `all` left (`max_bench_<scale>`);
-    /// prints the figures and writes nothing. For trying a change quickly.
+    /// Only the route benchmarks, on the data set an earlier `all` or `generate` left
+    /// (`max_bench_<scale>`); prints the figures, and writes nothing unless asked (`--write`).
+    /// For trying a change quickly.
     Routes {
         /// tiny, quick or full: the data set `all` loaded.
         #[arg(long, default_value = "quick")]
@@ -87,6 +88,16 @@ pub(crate) enum Run {
         /// Only the routes whose name contains this text.
         #[arg(long, default_value = "")]
         only: String,
+        /// Write the report too: its route sections (and those of `bench/results/<scale>.json`)
+        /// from this run, every other section (the evaluator, the cold start, the plans) kept
+        /// from the `all` run of the same scale that wrote them there. `all` measures the routes
+        /// after the evaluator's passes: run one first (`max-local evaluate`) on a data set that
+        /// `generate` loaded.
+        #[arg(long)]
+        write: bool,
+        /// Where the report is (default: BENCHMARKS.md at the root of the repository).
+        #[arg(long, requires = "write")]
+        output: Option<PathBuf>,
     },
 }
 

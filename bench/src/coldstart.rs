@@ -8,7 +8,7 @@ use std::time::Instant;
 use shared::testing::lambda::{FunctionProcess, RuntimeApi};
 
 /// What one function measured.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ColdStart {
     pub function: &'static str,
     pub starts: usize,

@@ -86,6 +86,15 @@ pub(crate) async fn connect(scale: &Scale) -> (String, tokio_postgres::Client) {
     (url, client)
 }
 
+/// A setting of the server (`SHOW`), as the report states it.
+pub(crate) async fn show(client: &Client, setting: &str) -> String {
+    client
+        .query_one(&format!("SHOW {setting}"), &[])
+        .await
+        .expect("show a setting")
+        .get(0)
+}
+
 /// Drops the benchmark database (`all --drop`).
 pub(crate) async fn drop_database(scale: &Scale) {
     admin::connect(&server_url())

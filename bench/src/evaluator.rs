@@ -13,7 +13,7 @@ use crate::database;
 use crate::floor;
 use crate::generate::Scale;
 
-#[derive(Serialize)]
+#[derive(Serialize, serde::Deserialize)]
 pub(crate) struct EvaluatorPass {
     pub(crate) pass: &'static str,
     pub(crate) seconds: f64,

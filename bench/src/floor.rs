@@ -25,7 +25,7 @@ use shared::rules;
 use tokio_postgres::Client;
 
 /// What the writes alone cost.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 pub struct Floor {
     pub seconds: f64,
     pub alerts_inserted: u64,

@@ -83,7 +83,7 @@ pub fn resolve_id(i: usize) -> shared::uuid::Uuid {
 }
 
 /// The planner's statistics once the data set is loaded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Statistics {
     /// `VACUUM ANALYZE` after the load: the statistics describe the data.
@@ -94,7 +94,7 @@ pub enum Statistics {
 }
 
 /// What was loaded, and how long it took.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Loaded {
     pub activities: usize,
     pub alerts: usize,
@@ -105,13 +105,28 @@ pub struct Loaded {
 const CHUNK: usize = 50_000;
 const CHANNELS: [&str; 4] = ["whatsapp", "email", "sms", "call"];
 
-fn tenant_of(lead: usize, scale: &Scale) -> String {
-    // A tenth of the leads belong to the huge tenant, the rest spread over the small ones.
+/// The number of the tenant of a generated lead: 0 for the huge tenant, which has a tenth of the
+/// leads, the small tenants' own number for the rest, spread over them. pgbench computes the same
+/// (`pgbench::whatsapp_script`).
+pub fn tenant_number(lead: usize, scale: &Scale) -> usize {
     if lead.is_multiple_of(10) {
+        0
+    } else {
+        1 + lead % (scale.tenants - 1)
+    }
+}
+
+/// The id of tenant number `number` (see [`tenant_number`]).
+pub fn tenant_name(number: usize) -> String {
+    if number == 0 {
         HUGE.to_owned()
     } else {
-        format!("t{:04}", 1 + lead % (scale.tenants - 1))
+        format!("t{number:04}")
     }
+}
+
+fn tenant_of(lead: usize, scale: &Scale) -> String {
+    tenant_name(tenant_number(lead, scale))
 }
 
 /// Loads the activities and the open alerts of a scale into a migrated, empty database, then

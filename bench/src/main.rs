@@ -18,6 +18,7 @@ mod evaluator;
 mod explain;
 mod floor;
 mod generate;
+mod greenapi;
 mod load;
 mod pgbench;
 mod plot;
@@ -76,11 +77,27 @@ async fn main() {
         Run::Evaluator { scale, rounds } => {
             evaluator::on_copies(&database::scale_named(&scale), rounds).await;
         }
-        Run::Routes { scale, load, only } => {
+        Run::Routes {
+            scale,
+            load,
+            only,
+            write,
+            output,
+        } => {
             let scale = database::scale_named(&scale);
             let (url, mut client) = database::connect(&scale).await;
             let cores = routes::split_cores(&load);
-            routes::route_benchmarks(&url, &mut client, &scale, &load, &cores, &only).await;
+            let routes =
+                routes::route_benchmarks(&url, &mut client, &scale, &load, &cores, &only).await;
+            if write {
+                let output = output.unwrap_or_else(|| server::repository().join("BENCHMARKS.md"));
+                let postgres = database::show(&client, "server_version").await;
+                let autovacuum = database::show(&client, "autovacuum").await;
+                let results = results::with_routes_of_this_run(
+                    scale, postgres, autovacuum, cores, routes, &output,
+                );
+                results::write(&results, &output);
+            }
         }
     }
 }
@@ -89,15 +106,8 @@ async fn main() {
 /// due), with the plans of the statements that matter, then the cold start, then the routes.
 async fn run(scale: Scale, load: &Load) -> Results {
     let (url, mut client, loaded) = database::load_database(&scale, Statistics::Fresh).await;
-    let show = async |setting: &str| -> String {
-        client
-            .query_one(&format!("SHOW {setting}"), &[])
-            .await
-            .expect("show a setting")
-            .get(0)
-    };
-    let postgres = show("server_version").await;
-    let autovacuum = show("autovacuum").await;
+    let postgres = database::show(&client, "server_version").await;
+    let autovacuum = database::show(&client, "autovacuum").await;
     // The evaluator first: every generated lead is due.
     let mut plans = explain(
         &client,
@@ -118,7 +128,7 @@ async fn run(scale: Scale, load: &Load) -> Results {
     let cold_start = coldstart::measure(&url, if scale.name == "tiny" { 3 } else { 25 }).await;
 
     let cores = routes::split_cores(load);
-    let results = routes::route_benchmarks(&url, &mut client, &scale, load, &cores, "").await;
+    let routes = routes::route_benchmarks(&url, &mut client, &scale, load, &cores, "").await;
     Results {
         scale,
         machine: results::machine(),
@@ -127,7 +137,9 @@ async fn run(scale: Scale, load: &Load) -> Results {
         statistics: Statistics::Fresh,
         loaded,
         cores,
-        routes: results,
+        routes: routes.routes,
+        whatsapp: routes.whatsapp,
+        routes_alone: false,
         evaluator,
         evaluator_floor,
         cold_start,

@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use shared::activities::LOG_ACTIVITY;
 use shared::alerts::{ACTIVE_ALERTS, RESOLVE, STATS};
+use shared::whatsapp::RECORD_WHATSAPP;
+
+use crate::generate::HUGE;
+use crate::greenapi::{self, Mix, Step};
 
 /// The opening statement the functions send for an API key (see `shared::tenancy`). pgbench reads any
 /// `:word` as a variable, even inside quotes: texts with a colon are passed as variables.
@@ -146,6 +150,73 @@ pub fn bare_log_activity_script(idempotent: bool) -> String {
     let mut values = vec![":tenant"];
     values.extend(activity(idempotent));
     format!("{NEXT}{}\n", bind(INSERT_ACTIVITY, &values))
+}
+
+/// `POST /webhooks/greenapi`: the one statement the function sends for a notification of `mix`, a
+/// transaction of its own whose call takes the role, checks the token and the instance, and
+/// stores the event, with the same values as the HTTP benchmark's notifications
+/// (`greenapi::Templates`): the `n`th transaction of a client is step `k` of its message `m` to
+/// number `p`, mapped to a generated lead of tenant number `t`, whose token and instance are
+/// computed as `greenapi` makes them (the token's hash by `sha256()`, a microsecond at most). Reads
+/// the variables `phones`, `leads`, `tenants`, `secret` and `snippet`.
+pub fn whatsapp_script(mix: Mix) -> String {
+    let steps = mix.steps();
+    let of_step =
+        |values: Vec<String>, cast: &str| format!("(ARRAY[{}]{cast})[:k + 1]", values.join(", "));
+    let statuses = of_step(
+        steps.iter().map(|s| format!("'{}'", s.status())).collect(),
+        "",
+    );
+    let snippets = of_step(
+        steps
+            .iter()
+            .map(|s| match s {
+                Step::Message => ":snippet".to_owned(),
+                Step::Status(_) => "NULL".to_owned(),
+            })
+            .collect(),
+        "::text[]",
+    );
+    let ids = of_step(
+        (0..steps.len())
+            .map(|k| {
+                if mix.names_stored_message(k) {
+                    format!("'{}' || :p", greenapi::STORED_MESSAGE)
+                } else {
+                    "'pgbench-' || :run || '-' || :client_id || '-' || :m".to_owned()
+                }
+            })
+            .collect(),
+        "",
+    );
+    let tenant = format!("CASE WHEN :t = 0 THEN '{HUGE}' ELSE 't' || lpad(:t::text, 4, '0') END");
+    let token_hash = format!("sha256(convert_to('mxw_' || {tenant} || '_' || :secret, 'UTF8'))");
+    let record = bind(
+        RECORD_WHATSAPP,
+        &[
+            &tenant,
+            &token_hash,
+            ":instance",
+            "'5000ms'",
+            "'+' || :phone::text",
+            "NULL::text",
+            "'out'",
+            &statuses,
+            &snippets,
+            &ids,
+            "now() - make_interval(secs => :ago)",
+        ],
+    );
+    let (len, stride) = (steps.len(), greenapi::STRIDE);
+    format!(
+        "{NEXT}\\set k (:n - 1) % {len}\n\\set m (:n - 1) / {len}\n\
+         \\set p (:client_id * {stride} + :m) % :phones\n\
+         \\set lead (:p * {stride}) % :leads\n\
+         \\set t case when :lead % 10 = 0 then 0 else 1 + :lead % (:tenants - 1) end\n\
+         \\set phone {} + :p\n\\set instance {} + :t\n\\set ago {len} - :k\n{record}\n",
+        greenapi::PHONE,
+        greenapi::INSTANCE,
+    )
 }
 
 /// One of the resolve tenant's numbered alerts, at random: the HTTP benchmark goes round the same

@@ -1,13 +1,16 @@
 //! BENCHMARKS.md: the results written out as Markdown, one function per section (the header,
 //! the routes against pgbench, the routes with the database on cores of its own, where the
-//! processor time goes, PostgreSQL's time against the bare work, the evaluator, the cold start).
+//! processor time goes, PostgreSQL's time against the bare work, the WhatsApp webhook's message
+//! against its status, the evaluator, the cold start).
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::generate::Statistics;
+use crate::greenapi::Mix;
 use crate::pgbench::PgbenchStats;
 use crate::results::Results;
+use crate::routes::AgainstBare;
 
 /// The whole report; `svg` (the latency chart) is linked relative to `output`'s folder.
 pub(crate) fn report(results: &Results, svg: &Path, output: &Path) -> String {
@@ -20,6 +23,7 @@ pub(crate) fn report(results: &Results, svg: &Path, output: &Path) -> String {
     split_report(&mut md, results);
     processor_time(&mut md, results);
     against_bare(&mut md, results);
+    whatsapp(&mut md, results);
     evaluator(&mut md, results);
     cold_start(&mut md, results);
     md
@@ -37,6 +41,18 @@ fn header(md: &mut String, results: &Results) {
          the database on cores of its own).\n",
         results.scale.name, results.scale.name
     );
+    if results.routes_alone {
+        let _ = writeln!(
+            md,
+            "The route sections (from \"Routes, and the database's own limit\" to the WhatsApp \
+             webhook's) are from a later run of the routes alone, `max-bench routes --scale {} \
+             --write`, on the same data set loaded again by `max-bench generate --scale {}` (same \
+             seed, statistics refreshed the same way) and evaluated once (`max-local evaluate`), \
+             as `all` leaves it for its routes; the load, the evaluator and the cold start are \
+             from the `all` run.\n",
+            results.scale.name, results.scale.name
+        );
+    }
     let _ = writeln!(
         md,
         "- Machine: {}; PostgreSQL {}.",
@@ -93,9 +109,13 @@ fn routes(md: &mut String, results: &Results) {
          role, checks the key and logs, a transaction of its own) replayed by `pgbench -M prepared` at the same \
          concurrency. *Ratio* is the route's throughput over pgbench's: the share of what \
          PostgreSQL alone can do that the whole stack (HTTP, gateway emulation, JSON, handlers) \
-         keeps. *Seed bar* compares p99 with the seed's 500 ms.\n"
+         keeps. *Seed bar* compares p99 with the seed's 500 ms. The WhatsApp webhook's requests \
+         are Green-API's notifications in their realistic mix: for each message, \
+         `outgoingAPIMessageReceived` then its `outgoingMessageStatus` `sent` (a replay: stored \
+         with the message), `delivered` and `read` (see its own section below).\n"
     );
-    for route in &results.routes {
+    // The webhook's notifications of one kind alone are measured against the bare work only.
+    for route in results.routes.iter().filter(|r| !r.http.is_empty()) {
         let _ = writeln!(md, "### {}\n", route.route);
         let _ = writeln!(
             md,
@@ -246,7 +266,8 @@ fn against_bare(md: &mut String, results: &Results) {
          implicit transaction; for resolve, `UPDATE max_alerts SET resolved_at = now(), \
          resolved_by = ..., resolution = 'manual' WHERE tenant_id = ... AND id = ...` over the \
          same alerts, which writes a row version each time where the route only locks an alert \
-         already resolved; each write a transaction of its own. *Flushed*: \
+         already resolved; for the WhatsApp webhook, the log's insert (see its own section); \
+         each write a transaction of its own. *Flushed*: \
          `synchronous_commit = on`, the server's default; *unflushed*: `off` on both sides (the \
          server's connections through the `options` of their URL, pgbench's through \
          `PGOPTIONS`). *HTTP / bare* is how many times the bare work PostgreSQL does per \
@@ -279,6 +300,106 @@ fn against_bare(md: &mut String, results: &Results) {
         }
     }
     let _ = writeln!(md);
+}
+
+/// The WhatsApp webhook: PostgreSQL's CPU time per notification of the realistic mix, of a message
+/// alone and of a status alone, against the bare insert, commits flushed and unflushed.
+fn whatsapp(md: &mut String, results: &Results) {
+    let _ = writeln!(
+        md,
+        "### POST /webhooks/greenapi: a status against a message\n"
+    );
+    let measured: Vec<(Mix, &[AgainstBare])> = Mix::ALL
+        .into_iter()
+        .filter_map(|mix| {
+            results
+                .routes
+                .iter()
+                .find(|r| r.route == mix.route())
+                .map(|r| (mix, r.against_bare.as_slice()))
+        })
+        .collect();
+    let (Some(numbers), Some(level)) = (
+        &results.whatsapp,
+        measured
+            .iter()
+            .find_map(|(_, runs)| runs.first())
+            .map(|run| run.http.concurrency),
+    ) else {
+        let _ = writeln!(md, "Not measured in this run.\n");
+        return;
+    };
+    let _ = writeln!(
+        md,
+        "Green-API's notifications, built from its documented samples (`events/greenapi-*.json`), \
+         to {} numbers mapped to as many generated leads spread over the data set ({} tenants, \
+         each with a webhook token bound to its instance; every notification carries its \
+         tenant's token and instance, which the database checks in the statement that stores it). \
+         Each message is new (a new `idMessage`) and goes to the next number of its connection. \
+         PostgreSQL's CPU time (all its processes, from `/proc`) per notification at concurrency \
+         {level}, measured as in the section above: through HTTP, replayed by pgbench (the \
+         function's one statement, `max_record_whatsapp`, with the same values), and the bare \
+         work, the log's one-row `INSERT INTO lead_activities` (no triggers, no row-level \
+         security), each a transaction of its own. *Mix*: a message (`outgoingAPIMessageReceived`, \
+         a new activity that updates the lead's summary), then its statuses `sent` (a replay: \
+         found stored), `delivered` and `read` (each a new activity and a narrow update of the \
+         lead's last outcome), a second apart. *Message*: messages alone. *Status*: statuses \
+         alone, `sent` of a message of the number stored before (a replay), `delivered` and \
+         `read` of new ones, in turn. Same server and conditions as above (autovacuum {}, one \
+         measurement right after the other).\n",
+        numbers.phones, numbers.tenants, results.autovacuum
+    );
+    let _ = writeln!(
+        md,
+        "| notifications | commits | PostgreSQL us per request (HTTP) | per replayed transaction | per bare insert | HTTP / bare |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|");
+    for (mix, runs) in &measured {
+        let name = match mix {
+            Mix::Conversation => "mix (message, sent, delivered, read)",
+            Mix::Messages => "message",
+            Mix::Statuses => "status (sent, delivered, read)",
+        };
+        for run in *runs {
+            let _ = writeln!(
+                md,
+                "| {name} | {} | {:.0} | {} | {} | {:.2} |",
+                run.commits.name(),
+                run.http_cpu.postgres_us,
+                cpu_us(&run.replay),
+                cpu_us(&run.bare),
+                run.http_cpu.postgres_us / run.bare.postgres_us.max(f64::EPSILON)
+            );
+        }
+    }
+    let per = |mix: Mix, commits: &str| {
+        measured
+            .iter()
+            .find(|(m, _)| *m == mix)
+            .and_then(|(_, runs)| runs.iter().find(|run| run.commits.name() == commits))
+            .map(|run| run.http_cpu.postgres_us)
+    };
+    let mut verdicts = Vec::new();
+    for commits in ["flushed", "unflushed"] {
+        if let (Some(message), Some(status)) =
+            (per(Mix::Messages, commits), per(Mix::Statuses, commits))
+        {
+            verdicts.push(format!(
+                "commits {commits}, {status:.0} us against {message:.0} us ({:.2} times)",
+                status / message.max(f64::EPSILON)
+            ));
+        }
+    }
+    if !verdicts.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nA status notification over a message notification, PostgreSQL's CPU time per \
+             request through HTTP: {}.\n",
+            verdicts.join("; ")
+        );
+    } else {
+        let _ = writeln!(md);
+    }
 }
 
 /// PostgreSQL's CPU time per transaction under pgbench, or that pgbench failed.

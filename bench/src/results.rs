@@ -4,14 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::evaluator::EvaluatorPass;
 use crate::generate::{self, Scale};
 use crate::plot::plot;
 use crate::report::report;
-use crate::routes::{Cores, RouteResult};
-use crate::{coldstart, floor};
+use crate::routes::{Cores, RouteResult, Routes};
+use crate::{coldstart, floor, greenapi};
 
 #[derive(Serialize)]
 pub(crate) struct Results {
@@ -25,6 +25,10 @@ pub(crate) struct Results {
     pub(crate) loaded: generate::Loaded,
     pub(crate) cores: Cores,
     pub(crate) routes: Vec<RouteResult>,
+    /// The numbers the WhatsApp webhook's notifications came from.
+    pub(crate) whatsapp: Option<greenapi::Numbers>,
+    /// Whether the routes were measured alone (`routes --write`), after the rest.
+    pub(crate) routes_alone: bool,
     pub(crate) evaluator: Vec<EvaluatorPass>,
     /// The full pass's writes, by PostgreSQL alone.
     pub(crate) evaluator_floor: floor::Floor,
@@ -59,14 +63,71 @@ pub(crate) fn machine() -> String {
     format!("{cores} cores ({cpu}), {memory} memory")
 }
 
+/// Where the JSON, the plans and the chart of the report `output` are.
+fn results_dir(output: &Path) -> PathBuf {
+    output
+        .parent()
+        .map(|p| p.join("bench/results"))
+        .unwrap_or_else(|| PathBuf::from("bench/results"))
+}
+
+/// What an `all` run measured besides the routes, as its JSON holds it.
+#[derive(Deserialize)]
+#[serde(bound(deserialize = "'de: 'static"))]
+struct Earlier {
+    statistics: generate::Statistics,
+    loaded: generate::Loaded,
+    evaluator: Vec<EvaluatorPass>,
+    evaluator_floor: floor::Floor,
+    cold_start: Vec<coldstart::ColdStart>,
+}
+
+/// The results of the `all` run of `scale` written beside the report `output`, with the routes
+/// of this run instead of its own (`routes --write`).
+pub(crate) fn with_routes_of_this_run(
+    scale: Scale,
+    postgres: String,
+    autovacuum: String,
+    cores: Cores,
+    routes: Routes,
+    output: &Path,
+) -> Results {
+    let dir = results_dir(output);
+    let json = dir.join(format!("{}.json", scale.name));
+    let text = std::fs::read_to_string(&json).unwrap_or_else(|error| {
+        panic!(
+            "{}: {error} (the `all` run of this scale writes it)",
+            json.display()
+        )
+    });
+    // The passes and functions are named by `&'static str`: read from text that lives as long.
+    let earlier: Earlier = serde_json::from_str(Box::leak(text.into_boxed_str()))
+        .unwrap_or_else(|error| panic!("{}: {error}", json.display()));
+    let plans =
+        std::fs::read_to_string(dir.join(format!("{}-plans.txt", scale.name))).unwrap_or_default();
+    Results {
+        scale,
+        machine: machine(),
+        postgres,
+        autovacuum,
+        statistics: earlier.statistics,
+        loaded: earlier.loaded,
+        cores,
+        routes: routes.routes,
+        whatsapp: routes.whatsapp,
+        routes_alone: true,
+        evaluator: earlier.evaluator,
+        evaluator_floor: earlier.evaluator_floor,
+        cold_start: earlier.cold_start,
+        plans,
+    }
+}
+
 /// Writes the report to `output`, and the JSON, the plans and the latency chart to
 /// `bench/results/` beside it.
 pub(crate) fn write(results: &Results, output: &Path) {
     let scale = &results.scale;
-    let results_dir = output
-        .parent()
-        .map(|p| p.join("bench/results"))
-        .unwrap_or_else(|| PathBuf::from("bench/results"));
+    let results_dir = results_dir(output);
     std::fs::create_dir_all(&results_dir).expect("results dir");
     let json = results_dir.join(format!("{}.json", scale.name));
     std::fs::write(&json, serde_json::to_string_pretty(results).unwrap()).expect("write json");

@@ -1,12 +1,14 @@
 //! The routes under load: for each, the request the load generator sends over HTTP, the pgbench
 //! script that replays the statements the route sends to the database, and the one that does its
-//! bare work.
+//! bare work, with the variables both scripts read.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 use shared::tenancy::ApiKey;
 
+use crate::generate::Scale;
+use crate::greenapi::{self, Mix, Numbers, Templates};
 use crate::load::{self, Call};
 use crate::{generate, pgbench};
 
@@ -18,19 +20,22 @@ pub(crate) struct RouteBench {
     pub(crate) script: String,
     /// The route's bare statements (see `pgbench`), with the same variables as `script`.
     pub(crate) bare: String,
-    tenant: &'static str,
-    key: String,
-    scope: &'static str,
+    /// The variables both pgbench scripts read.
+    pub(crate) variables: Vec<(&'static str, String)>,
 }
 
 impl RouteBench {
-    /// The variables its pgbench script reads: the tenant, the API key's hash and the scope the
-    /// route checks.
-    pub(crate) fn variables(&self) -> [(&'static str, String); 3] {
-        [
-            ("tenant", self.tenant.to_owned()),
-            ("keyhash", hex(ApiKey::parse(&self.key).unwrap().hash())),
-            ("scope", self.scope.to_owned()),
+    /// The variables of a route called with an API key: the tenant, the key's hash and the scope
+    /// the route checks.
+    fn key_variables(
+        tenant: &'static str,
+        key: &str,
+        scope: &'static str,
+    ) -> Vec<(&'static str, String)> {
+        vec![
+            ("tenant", tenant.to_owned()),
+            ("keyhash", hex(ApiKey::parse(key).unwrap().hash())),
+            ("scope", scope.to_owned()),
         ]
     }
 
@@ -52,9 +57,7 @@ impl RouteBench {
             }),
             script: pgbench::active_alerts_script(),
             bare: pgbench::bare_active_alerts_script(),
-            tenant,
-            key: key.to_owned(),
-            scope: "alerts:read",
+            variables: Self::key_variables(tenant, key, "alerts:read"),
         }
     }
 
@@ -62,11 +65,7 @@ impl RouteBench {
     /// (new too: a replayed key would measure the replay).
     pub(crate) fn log(tenant: &'static str, key: &str, idempotent: bool) -> Self {
         let header = Self::bearer(key);
-        // Worker numbers are new in each run of this process; this tells processes apart.
-        let run = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis();
+        let run = run();
         Self {
             route: if idempotent {
                 "POST /api/activities/log (Idempotency-Key)".into()
@@ -94,9 +93,7 @@ impl RouteBench {
             }),
             script: pgbench::log_activity_script(idempotent),
             bare: pgbench::bare_log_activity_script(idempotent),
-            tenant,
-            key: key.to_owned(),
-            scope: "activities:write",
+            variables: Self::key_variables(tenant, key, "activities:write"),
         }
     }
 
@@ -118,11 +115,73 @@ impl RouteBench {
             }),
             script: pgbench::resolve_script(alerts),
             bare: pgbench::bare_resolve_script(alerts),
-            tenant,
-            key: key.to_owned(),
-            scope: "alerts:resolve",
+            variables: Self::key_variables(tenant, key, "alerts:resolve"),
         }
     }
+
+    /// `POST /webhooks/greenapi`, notifications of `mix` to the mapped `numbers` of `scale`: each
+    /// message new (a new `idMessage`) and to the next number of its worker, its steps at
+    /// increasing times (a second apart, the last a second ago). The bare work is the log's: the
+    /// one-row insert of an activity (in `tenant`), a transaction of its own.
+    pub(crate) fn whatsapp(
+        mix: Mix,
+        numbers: &Numbers,
+        scale: Scale,
+        tenant: &'static str,
+    ) -> Self {
+        let templates = Templates::load();
+        let snippet = templates.snippet.clone();
+        let (phones, secret) = (numbers.phones, numbers.secret.clone());
+        let run = run();
+        let steps = mix.steps();
+        let variables = vec![
+            ("tenant", tenant.to_owned()),
+            ("phones", phones.to_string()),
+            ("leads", scale.leads.to_string()),
+            ("tenants", scale.tenants.to_string()),
+            ("secret", secret.clone()),
+            ("snippet", snippet),
+        ];
+        Self {
+            route: mix.route().to_owned(),
+            script_name: match mix {
+                Mix::Conversation => "whatsapp_conversation",
+                Mix::Messages => "whatsapp_messages",
+                Mix::Statuses => "whatsapp_statuses",
+            },
+            make: Arc::new(move |worker, n| {
+                let (k, m) = (n % steps.len(), n / steps.len());
+                let p = (worker * greenapi::STRIDE + m) % phones;
+                let id = if mix.names_stored_message(k) {
+                    format!("{}{p}", greenapi::STORED_MESSAGE)
+                } else {
+                    format!("bench-{run}-{worker}-{m}")
+                };
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs() as i64;
+                let timestamp = now - (steps.len() - k) as i64;
+                Call {
+                    method: "POST",
+                    path: "/webhooks/greenapi".into(),
+                    body: Some(templates.notification(steps[k], &id, p, &scale, timestamp)),
+                    headers: vec![Templates::bearer(p, &scale, &secret)],
+                }
+            }),
+            script: pgbench::whatsapp_script(mix),
+            bare: pgbench::bare_log_activity_script(false),
+            variables,
+        }
+    }
+}
+
+/// Worker numbers are new in each run of this process; this tells processes apart.
+fn run() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis()
 }
 
 /// `bytes` in lowercase hexadecimal.

@@ -1,7 +1,9 @@
 //! The route benchmarks: each route over HTTP through `max-local serve`, then the statements it
 //! sends replayed by pgbench, at each concurrency level; the same again with the database on
 //! cores of its own, where the cores can be split; and PostgreSQL's CPU time per request against
-//! that of the route's bare statements, commits flushed and unflushed.
+//! that of the route's bare statements, commits flushed and unflushed. The WhatsApp webhook is
+//! loaded with its realistic mix (a message, then its three statuses) like the others, and each
+//! kind of notification alone against the bare work only, to tell what each costs PostgreSQL.
 
 use std::time::{Duration, Instant};
 
@@ -12,6 +14,7 @@ use shared::tenancy::{Scope, TenantId};
 use crate::cli::Load;
 use crate::commits::Commits;
 use crate::generate::{HUGE, RESOLVE, SMALL, Scale};
+use crate::greenapi::{self, Mix, Numbers};
 use crate::load::Stats;
 use crate::pgbench::{NO_TRIGGERS, PgbenchStats};
 use crate::route_bench::RouteBench;
@@ -89,8 +92,16 @@ pub(crate) fn split_cores(load: &Load) -> Cores {
     }
 }
 
+/// What the route benchmarks measured, and the numbers the webhook's notifications came from
+/// (when it was measured).
+pub(crate) struct Routes {
+    pub(crate) routes: Vec<RouteResult>,
+    pub(crate) whatsapp: Option<Numbers>,
+}
+
 /// Each route over HTTP, then its statements with pgbench, at each concurrency level; then the
-/// same again with the database on cores of its own, where they could be split.
+/// same again with the database on cores of its own, where they could be split. The webhook's
+/// notifications of one kind alone are measured against the bare work only.
 pub(crate) async fn route_benchmarks(
     url: &str,
     client: &mut tokio_postgres::Client,
@@ -98,7 +109,7 @@ pub(crate) async fn route_benchmarks(
     load: &Load,
     cores: &Cores,
     only: &str,
-) -> Vec<RouteResult> {
+) -> Routes {
     let duration = Duration::from_secs(load.duration);
     let name = client
         .query_one("SELECT current_database()", &[])
@@ -145,6 +156,12 @@ pub(crate) async fn route_benchmarks(
         RouteBench::log(SMALL, &small_key, true),
         RouteBench::resolve(RESOLVE, &resolve_key, resolve_alerts),
     ];
+    // The webhook's numbers are mapped only when it is measured.
+    let whatsapp = if Mix::ALL.iter().any(|mix| mix.route().contains(only)) {
+        Some(greenapi::prepare(client, scale).await)
+    } else {
+        None
+    };
     let bench = Bench {
         database: &name,
         server: &server,
@@ -157,9 +174,26 @@ pub(crate) async fn route_benchmarks(
     for route in routes.into_iter().filter(|r| r.route.contains(only)) {
         results.push(bench.route(route, &load.concurrency).await);
     }
+    if let Some(numbers) = &whatsapp {
+        for mix in Mix::ALL
+            .into_iter()
+            .filter(|mix| mix.route().contains(only))
+        {
+            let route = RouteBench::whatsapp(mix, numbers, *scale, SMALL);
+            // The mix at every level; each kind alone only against the bare work.
+            let levels: &[usize] = match mix {
+                Mix::Conversation => &load.concurrency,
+                Mix::Messages | Mix::Statuses => &[],
+            };
+            results.push(bench.route(route, levels).await);
+        }
+    }
     drop(server);
     drop(unflushed);
-    results
+    Routes {
+        routes: results,
+        whatsapp,
+    }
 }
 
 /// What the measurements of every route share.
@@ -181,7 +215,7 @@ impl Bench<'_> {
     /// One route at each concurrency level: over HTTP, with pgbench, and both again with the
     /// cores split where they could be; then against its bare work.
     async fn route(&self, route: RouteBench, levels: &[usize]) -> RouteResult {
-        let variables = route.variables();
+        let variables = &route.variables;
         println!("{}", route.route);
         let mut http = Vec::new();
         let mut http_cpu = Vec::new();
@@ -192,9 +226,9 @@ impl Bench<'_> {
             http.push(stats);
             http_cpu.push(cpu);
             let options = Commits::Flushed.options();
-            database.push(self.pgbench("pgbench", &route.script, &variables, level, options));
+            database.push(self.pgbench("pgbench", &route.script, variables, level, options));
             if let Some(cores) = &self.cores.split {
-                split.push(self.split(cores, &route, &variables, level).await);
+                split.push(self.split(cores, &route, variables, level).await);
             }
         }
         let mut result = RouteResult {
@@ -206,7 +240,7 @@ impl Bench<'_> {
             split,
             against_bare: Vec::new(),
         };
-        result.against_bare = self.against_bare(&route, &variables, &result).await;
+        result.against_bare = self.against_bare(&route, variables, &result).await;
         result
     }
 

@@ -68,6 +68,47 @@ fn bench_writes(database: &str) -> (i64, i64) {
     })
 }
 
+/// The WhatsApp webhook's notifications stored in `database`: the activities of its benchmark's
+/// messages, the tenants and the leads they went to, and the messages left unmatched.
+fn whatsapp_writes(database: &str) -> (i64, i64, i64, i64) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let url = shared::admin::with_database(&server(), database).unwrap();
+        let client = shared::admin::connect(&url).await.unwrap();
+        let row = client
+            .query_one(
+                "SELECT count(*), count(DISTINCT tenant_id), count(DISTINCT lead_id),
+                        (SELECT count(*) FROM max_unmatched_messages)
+                   FROM lead_activities
+                  WHERE channel = 'whatsapp' AND external_id LIKE 'bench-%'
+                    AND lead_id LIKE 'lead-%'",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1), row.get(2), row.get(3))
+    })
+}
+
+/// Drops `database`.
+fn drop_database(database: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        shared::admin::connect(&server())
+            .await
+            .unwrap()
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+            .await
+            .unwrap();
+    });
+}
+
 /// The cores process `pid` may run on.
 fn affinity(pid: &str) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -158,6 +199,55 @@ fn a_tiny_run_measures_every_route_and_writes_the_report() {
         "distinct keys and leads against requests: {logged}"
     );
 
+    // The webhook: its mix at each level, then each kind of notification alone against the bare
+    // work; every notification answered 200 and stored for a mapped lead, none unmatched.
+    let webhook = max_bench(
+        &database,
+        &[
+            "routes",
+            "--scale",
+            "tiny",
+            "--only",
+            "greenapi",
+            "--duration",
+            "1",
+            "--concurrency",
+            "1,2",
+            "--cpu-concurrency",
+            "2",
+            "--no-split",
+        ],
+    );
+    for route in [
+        "POST /webhooks/greenapi (message, then sent, delivered, read)",
+        "POST /webhooks/greenapi (messages only)",
+        "POST /webhooks/greenapi (statuses only)",
+    ] {
+        assert!(webhook.contains(route), "{webhook}");
+    }
+    assert!(!webhook.contains("GET "), "{webhook}");
+    for line in webhook.lines().filter(|line| line.contains("errors ")) {
+        assert!(line.contains("errors 0 "), "{line}");
+    }
+    // pgbench replayed the function's statement and the bare insert (a failure is 0 tx/s).
+    for line in webhook.lines().filter(|line| line.contains(" tx/s")) {
+        let tps: f64 = line
+            .split(" tx/s")
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(tps > 0.0, "{line}");
+    }
+    let (stored, tenants, leads, unmatched) = whatsapp_writes(&database);
+    assert!(
+        stored > 0 && tenants == 4 && leads > 1 && unmatched == 0,
+        "{stored} activities of {leads} leads of {tenants} tenants, {unmatched} unmatched: {webhook}"
+    );
+
     let dir = std::env::temp_dir().join(format!("max-bench-smoke-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let report = dir.join("BENCHMARKS.md");
@@ -197,6 +287,12 @@ fn a_tiny_run_measures_every_route_and_writes_the_report() {
         "### PostgreSQL's CPU per request against the bare work",
         "| POST /api/activities/log | unflushed |",
         "| POST /api/alerts/{id}/resolve | flushed |",
+        "### POST /webhooks/greenapi (message, then sent, delivered, read)",
+        "### POST /webhooks/greenapi: a status against a message",
+        "| mix (message, sent, delivered, read) | flushed |",
+        "| message | unflushed |",
+        "| status (sent, delivered, read) | flushed |",
+        "A status notification over a message notification",
     ] {
         assert!(
             text.contains(route),
@@ -282,6 +378,46 @@ fn a_tiny_run_measures_every_route_and_writes_the_report() {
     );
     // The cores are given back: PostgreSQL's processes may run on every core this test may.
     assert_eq!(affinity(&postgres_pid()), affinity("self"));
+
+    // The routes alone, written into the report `all` wrote: the route sections from this run
+    // (here the webhook's only), every other one kept.
+    max_bench(&database, &["generate", "--scale", "tiny"]);
+    max_bench(
+        &database,
+        &[
+            "routes",
+            "--scale",
+            "tiny",
+            "--only",
+            "greenapi",
+            "--duration",
+            "1",
+            "--concurrency",
+            "1",
+            "--cpu-concurrency",
+            "1",
+            "--no-split",
+            "--write",
+            "--output",
+            report_arg,
+        ],
+    );
+    drop_database(&database);
+    let rewritten = std::fs::read_to_string(&report).unwrap();
+    for kept in [
+        "later run of the routes alone, `max-bench routes --scale tiny --write`",
+        "### POST /webhooks/greenapi (message, then sent, delivered, read)",
+        "| message | flushed |",
+        "| full pass (every lead due) |",
+        "| PostgreSQL alone: the full pass's writes |",
+        "| alert-evaluator |",
+    ] {
+        assert!(rewritten.contains(kept), "{kept} missing:\n{rewritten}");
+    }
+    assert!(
+        !rewritten.contains("### POST /api/activities/log"),
+        "{rewritten}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
