@@ -731,41 +731,32 @@ fn nginx_binary() -> String {
 fn the_shipped_nginx_site_serves_the_api_and_the_dashboard_over_https() {
     let mut serve = Serve::start(&["--no-demo"]);
     assert!(serve.key.is_none(), "--no-demo prints no key");
-    let created = Command::new(BIN)
-        .args(["create-key", "--tenant", "macrea", "--label", "vps test"])
-        .env("DATABASE_URL", &serve.test.url)
-        .env("JWT_SECRET", JWT_SECRET)
-        .output()
-        .expect("create-key runs");
-    assert!(created.status.success(), "{created:?}");
-    let key = String::from_utf8(created.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_owned();
-
-    let created = Command::new(BIN)
-        .args([
-            "whatsapp",
-            "create-token",
-            "--tenant",
-            "macrea",
-            "--instance",
-            "1101000001",
-        ])
-        .env("DATABASE_URL", &serve.test.url)
-        .output()
-        .expect("whatsapp create-token runs");
-    assert!(created.status.success(), "{created:?}");
-    let webhook_token = String::from_utf8(created.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_owned();
+    // The operator's commands print the secret they make alone on their last line.
+    let secret_from = |args: &[&str]| {
+        let created = Command::new(BIN)
+            .args(args)
+            .env("DATABASE_URL", &serve.test.url)
+            .env("JWT_SECRET", JWT_SECRET)
+            .output()
+            .expect("max-local runs");
+        assert!(created.status.success(), "{args:?}: {created:?}");
+        String::from_utf8(created.stdout)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let key = secret_from(&["create-key", "--tenant", "macrea", "--label", "vps test"]);
+    let webhook_token = secret_from(&[
+        "whatsapp",
+        "create-token",
+        "--tenant",
+        "macrea",
+        "--instance",
+        "1101000001",
+    ]);
 
     let nginx = Nginx::start(serve.port);
     let agent = nginx.agent();

@@ -241,6 +241,61 @@ async fn a_query_without_any_tenant_filter_sees_only_the_current_tenants_rows() 
 }
 
 #[tokio::test]
+async fn whatsapps_tables_show_a_tenant_only_its_own_numbers_and_never_the_tokens() {
+    let test = TestDb::new().await;
+    test.map_phone("tenant-a", "+33611111111", "lead-a").await;
+    test.map_phone("tenant-b", "+33622222222", "lead-b").await;
+    let owner = test.owner().await;
+    owner
+        .batch_execute(
+            "INSERT INTO max_unmatched_messages
+                    (tenant_id, phone, direction, status, external_id, occurred_at)
+             VALUES ('tenant-a', '+33633333333', 'in', 'received', 'A1', now()),
+                    ('tenant-b', '+33644444444', 'in', 'received', 'B1', now());
+             INSERT INTO max_webhook_tokens (tenant_id, instance_id, token_hash, prefix)
+             VALUES ('tenant-b', 7, sha256('b'::bytea), 'mxw_tenant-b_xxxxx')",
+        )
+        .await
+        .unwrap();
+    let db = test.db();
+    let tenant = TenantId::parse("tenant-a").unwrap();
+    let results = db
+        .run(
+            &TenantScope::Verified(&tenant),
+            Access::ReadOnlySnapshot,
+            &[
+                Stmt {
+                    sql: "SELECT phone::text FROM max_lead_phones",
+                    params: &[],
+                },
+                Stmt {
+                    sql: "SELECT phone::text FROM max_unmatched_messages",
+                    params: &[],
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    let phones: Vec<String> = results[0].iter().map(|row| row.get(0)).collect();
+    assert_eq!(phones, ["+33611111111"]);
+    let unmatched: Vec<String> = results[1].iter().map(|row| row.get(0)).collect();
+    assert_eq!(unmatched, ["+33633333333"]);
+    // Tokens are reached only through max_authorize_webhook: the functions' role may not read them.
+    let denied = db
+        .run(
+            &TenantScope::Verified(&TenantId::parse("tenant-b").unwrap()),
+            Access::ReadOnlySnapshot,
+            &[Stmt {
+                sql: "SELECT count(*) FROM max_webhook_tokens",
+                params: &[],
+            }],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(denied.sqlstate(), Some("42501"), "{denied}");
+}
+
+#[tokio::test]
 async fn without_a_tenant_setting_the_functions_role_sees_nothing() {
     let test = TestDb::new().await;
     let owner = test.owner().await;
