@@ -19,6 +19,7 @@ const STRINGS = {
     refresh: 'Actualiser',
     resolve: 'Résoudre',
     resolveLabel: (lead) => `Résoudre l'alerte de ${lead}`,
+    openLead: (lead) => `Ouvrir la fiche de ${lead} dans le CRM (nouvel onglet)`,
     escalated: 'Escaladée',
     escalatedLabel: 'Escaladée : ouverte depuis plus de 24 heures',
     empty: "R.A.S. aujourd'hui. Ton pipeline est propre.",
@@ -43,6 +44,7 @@ const STRINGS = {
     refresh: 'Refresh',
     resolve: 'Resolve',
     resolveLabel: (lead) => `Resolve the alert about ${lead}`,
+    openLead: (lead) => `Open ${lead} in the CRM (new tab)`,
     escalated: 'Escalated',
     escalatedLabel: 'Escalated: open for more than 24 hours',
     empty: 'All clear today. Your pipeline is clean.',
@@ -104,6 +106,8 @@ li.alert.high { border-left-color: var(--high); }
 li.alert.medium { border-left-color: var(--medium); }
 li.alert.escalated { background: #fff6f5; }
 .lead { font-weight: 600; }
+a.lead { color: inherit; text-decoration: underline; text-decoration-color: #9aa3b5; text-underline-offset: 2px; }
+a.lead:hover { text-decoration-color: currentColor; }
 .message { margin: 0; }
 .meta { display: flex; flex-wrap: wrap; gap: 4px 12px; color: #5a6478; font-size: 12px; }
 .mark { color: var(--high); font-weight: 600; }
@@ -123,6 +127,17 @@ function age(iso, words, now = Date.now()) {
   const hours = Math.floor(minutes / 60);
   if (hours < 24) return words.ago(hours, 'h');
   return words.ago(Math.floor(hours / 24), 'd');
+}
+
+/// The lead's name, a link to its page in the CRM when the lead directory has one (http or https
+/// only: a link is never `javascript:`).
+function leadElement(alert, lead, words) {
+  if (typeof alert.leadUrl === 'string' && /^https?:\/\//i.test(alert.leadUrl)) {
+    return element('a', {
+      class: 'lead', href: alert.leadUrl, target: '_blank', rel: 'noopener noreferrer', title: words.openLead(lead), text: lead,
+    });
+  }
+  return element('span', { class: 'lead', text: lead });
 }
 
 function element(tag, attributes = {}, ...children) {
@@ -381,7 +396,7 @@ class MaxAlerts extends HTMLElement {
         return element(
           'li',
           { class: `alert ${alert.severity}${alert.escalated ? ' escalated' : ''}`, 'data-id': alert.id },
-          element('span', { class: 'lead', text: lead }),
+          leadElement(alert, lead, words),
           element('p', { class: 'message', text: alert.message }),
           meta,
           element('button', { type: 'button', class: 'resolve', 'aria-label': words.resolveLabel(lead), text: words.resolve }),

@@ -147,6 +147,30 @@ test('an escalated alert is marked, and ages read like "il y a 3 j"', async () =
   assert.deepEqual(errors, []);
 });
 
+test("a lead of the directory is named and links to its page in the CRM; an unknown one shows its id", async () => {
+  server.sql(
+    "INSERT INTO max_leads (tenant_id, lead_id, name, crm_url, source) " +
+      "VALUES ('macrea', '6571b2c3d4e5f6a7b', 'Sophie Martin', 'https://crm.macrea.fr/#Lead/view/6571b2c3d4e5f6a7b', 'espocrm')",
+  );
+  server.sql(
+    "INSERT INTO max_alerts (tenant_id, lead_id, type, severity, message) " +
+      "VALUES ('macrea', '6571b2c3d4e5f6a7b', 'NoContact7d', 'high', 'Aucun contact depuis 8 jours')",
+  );
+  server.sql(SEED_INSERT);
+  await open();
+  const link = widget().getByRole('link', { name: 'Sophie Martin' });
+  await expectVisible(link);
+  assert.equal(await link.getAttribute('href'), 'https://crm.macrea.fr/#Lead/view/6571b2c3d4e5f6a7b');
+  assert.equal(await link.getAttribute('target'), '_blank');
+  assert.equal(await link.getAttribute('rel'), 'noopener noreferrer');
+  assert.equal(await link.getAttribute('title'), 'Ouvrir la fiche de Sophie Martin dans le CRM (nouvel onglet)');
+  await expectVisible(widget().getByRole('button', { name: "Résoudre l'alerte de Sophie Martin" }));
+  // The seed's lead is not in the directory: its id, and no link.
+  await expectVisible(widget().getByText('test_prod_alert', { exact: true }));
+  assert.equal(await widget().getByRole('link').count(), 1);
+  assert.deepEqual(errors, []);
+});
+
 test('the keyboard alone resolves an alert, and the live region says so', async () => {
   server.sql(SEED_INSERT);
   server.sql(

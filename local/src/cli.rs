@@ -54,6 +54,35 @@ pub enum Command {
     /// WhatsApp through Green-API: webhook tokens, leads' numbers, unmatched messages.
     #[command(subcommand)]
     Whatsapp(WhatsappCommand),
+    /// The lead directory's sync from a tenant's EspoCRM.
+    #[command(subcommand)]
+    Crm(CrmCommand),
+    /// Show what the lead directory knows of a lead (as JSON).
+    Lead {
+        #[arg(long)]
+        tenant: String,
+        /// The lead's id.
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum CrmCommand {
+    /// Sync a tenant's leads from its EspoCRM now and print the report. The connection comes
+    /// from CRM_SECRETS_FILE, or ESPO_URL and ESPO_API_KEY (docs/leads.md).
+    Sync {
+        #[arg(long)]
+        tenant: String,
+        /// Read every lead and find the ones deleted in the CRM (default: once a day, else only
+        /// the leads modified since the last sync).
+        #[arg(long)]
+        full: bool,
+    },
+    /// Show where a tenant's sync stands and how its last run went.
+    Status {
+        #[arg(long)]
+        tenant: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -189,7 +218,8 @@ pub struct RulesOptions {
 pub struct CreateKeyOptions {
     #[arg(long)]
     pub tenant: String,
-    /// Comma-separated scopes: activities:write, alerts:read, alerts:resolve (default: all).
+    /// Comma-separated scopes: activities:write, alerts:read, alerts:resolve, leads:write (default:
+    /// all).
     #[arg(long, value_delimiter = ',')]
     pub scopes: Vec<String>,
     /// A note to tell keys apart in list-keys.

@@ -313,6 +313,7 @@ async fn forward(
         "active-alerts" => active_alerts::handle(&app, request).await,
         "resolve-alert" => resolve_alert::handle(&app, request).await,
         "whatsapp-webhook" => whatsapp_webhook::handle(&app, request).await,
+        "upsert-leads" => upsert_leads::handle(&app, request).await,
         other => {
             tracing::error!(function = other, "route names an unknown function");
             return into_axum(ApiError::internal().into_response());

@@ -54,5 +54,7 @@ async fn run(command: Command, config: Config) -> Result<(), commands::Error> {
         Command::RevokeKey { key } => commands::keys::revoke(&key, &config).await,
         Command::ListKeys { tenant } => commands::keys::list(&tenant, &config).await,
         Command::Whatsapp(command) => commands::whatsapp::run(command, &config).await,
+        Command::Crm(command) => commands::crm::run(command, &config).await,
+        Command::Lead { tenant, id } => commands::crm::lead(&tenant, &id, &config).await,
     }
 }

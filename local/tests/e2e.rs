@@ -157,11 +157,16 @@ impl Server {
     }
 
     fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with(args, &[])
+    }
+
+    fn cli_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         Command::new(BIN)
             .args(args)
             .env("DATABASE_URL", &self.test.url)
             .env("RUST_LOG", "warn")
             .env("JWT_SECRET", JWT_SECRET)
+            .envs(env.iter().copied())
             .output()
             .expect("max-local runs")
     }
@@ -385,6 +390,106 @@ fn keys_are_created_scoped_listed_and_revoked_by_the_operator_commands() {
     let bad = server.cli(&["create-key", "--tenant", "Not Valid"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid tenant"));
+}
+
+#[test]
+fn an_operator_syncs_leads_from_espocrm_and_alerts_and_whatsapp_then_know_them() {
+    use shared::testing::espocrm::{FakeEspoCrm, FakeLead};
+    const ESPO_KEY: &str = "espo-e2e-key-0123456789abcdef";
+    const LEAD: &str = "6571b2c3d4e5f6a7b";
+    let server = Server::start();
+    let crm = FakeEspoCrm::start(ESPO_KEY);
+    crm.put_lead(
+        FakeLead::new(
+            LEAD,
+            "Sophie Martin",
+            shared::time::OffsetDateTime::now_utc(),
+        )
+        .with_phone("06 12 34 56 78")
+        .with_email("sophie.martin@exemple.fr"),
+    );
+    let url = crm.url();
+    let env = [
+        ("ESPO_URL", url.as_str()),
+        ("ESPO_API_KEY", ESPO_KEY),
+        ("ESPO_COUNTRY_CODE", "33"),
+    ];
+    let synced = server.cli_with(&["crm", "sync", "--tenant", "macrea"], &env);
+    let stdout = String::from_utf8_lossy(&synced.stdout);
+    assert!(
+        synced.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&synced.stderr)
+    );
+    assert!(
+        stdout.contains("Full sync of tenant macrea: ok; 1 leads read, 1 written"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(ESPO_KEY));
+
+    // The alert names the lead and links to it in the CRM.
+    server.sql(&format!(
+        "INSERT INTO max_alerts (tenant_id, lead_id, type, severity, message) \
+         VALUES ('macrea', '{LEAD}', 'NoContact7d', 'high', 'Aucun contact depuis 8 jours')"
+    ));
+    let listed = server.get("/api/alerts/active", Some(&server.key));
+    assert_eq!(listed.status, 200);
+    let alert = &listed.json["alerts"][0];
+    assert_eq!(alert["leadName"], "Sophie Martin", "{}", listed.json);
+    assert_eq!(alert["leadUrl"], format!("{url}/#Lead/view/{LEAD}"));
+
+    // The WhatsApp webhook finds the lead by its number (06 12 34 56 78 is +33612345678).
+    let token = server.cli(&[
+        "whatsapp",
+        "create-token",
+        "--tenant",
+        "macrea",
+        "--events-fixture",
+    ]);
+    assert!(token.status.success());
+    let token = String::from_utf8(token.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    let notification =
+        serde_json::from_str::<Value>(include_str!("../../events/greenapi-incoming-text.json"))
+            .unwrap()["body"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let reply = server.post_json("/webhooks/greenapi", Some(&token), &notification);
+    assert_eq!(reply.json["stored"], "activity", "{}", reply.json);
+    let rows = server.sql("SELECT lead_id::text FROM lead_activities WHERE channel = 'whatsapp'");
+    assert_eq!(rows[0].get::<_, String>(0), LEAD);
+
+    let shown = server.cli(&["lead", "--tenant", "macrea", LEAD]);
+    let shown = String::from_utf8(shown.stdout).unwrap();
+    // After the line that names the database.
+    let entry: Value = serde_json::from_str(&shown[shown.find('{').unwrap()..]).unwrap();
+    assert_eq!(entry["phones"], json!(["+33612345678"]));
+    assert_eq!(entry["source"], "espocrm");
+
+    // A refused key: the command fails, says why, and shows no secret; the directory stays.
+    let refused = server.cli_with(
+        &["crm", "sync", "--tenant", "macrea"],
+        &[("ESPO_URL", url.as_str()), ("ESPO_API_KEY", "wrong-key")],
+    );
+    assert!(!refused.status.success());
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&refused.stdout),
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(
+        said.contains("unauthorized") && !said.contains("wrong-key"),
+        "{said}"
+    );
+    let status = server.cli(&["crm", "status", "--tenant", "macrea"]);
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(status.contains("Leads from the CRM: 1"), "{status}");
+    assert!(status.contains("Failed runs in a row: 1"), "{status}");
 }
 
 #[test]
@@ -613,6 +718,14 @@ fn the_openapi_document_matches_the_served_routes_and_statuses() {
     server.post_json(webhook, None, &notification);
     let huge = json!({"typeWebhook": "x", "pad": "x".repeat(1100 * 1024)}).to_string();
     server.post_json(webhook, Some(token), &huge);
+    let leads = "/api/leads";
+    let lead = json!({"leads": [{"id": "6571b2c3d4e5f6a7b", "name": "Sophie Martin"}]}).to_string();
+    assert_eq!(server.post_json(leads, key, &lead).status, 200);
+    server.post_json(leads, key, r#"{"leads": [{"id": "a", "phones": ["06"]}]}"#);
+    server.post_json(leads, None, &lead);
+    server.post_json(leads, Some(&reader), &lead);
+    server.post_json(leads, key, &huge);
+    server.request("POST", leads, key, &[], Some(("text/plain", b"x".to_vec())));
 
     let seen = server.seen.borrow();
     let served: BTreeSet<(String, u16)> = seen

@@ -16,6 +16,8 @@
 pub mod activities;
 pub mod alerts;
 pub mod config;
+#[cfg(feature = "crm")]
+pub mod crm;
 pub mod db;
 pub mod evaluator;
 pub mod http;

@@ -20,6 +20,8 @@ pub enum Invalid {
     NotTimestamp,
     InFuture { minutes: i64 },
     NotPhoneNumber,
+    NotEmail,
+    NotWebUrl,
 }
 
 impl fmt::Display for Invalid {
@@ -40,6 +42,10 @@ impl fmt::Display for Invalid {
             Invalid::NotPhoneNumber => {
                 f.write_str("must be a phone number with its country code, such as +33612345678.")
             }
+            Invalid::NotEmail => f.write_str("must be an e-mail address, such as jean@exemple.fr."),
+            Invalid::NotWebUrl => f.write_str(
+                "must be an http or https URL of at most 2000 characters, without spaces.",
+            ),
         }
     }
 }

@@ -69,7 +69,7 @@ pub fn database_url(
 }
 
 /// A Secrets Manager client over rustls with ring (no C crypto library to build).
-async fn client() -> aws_sdk_secretsmanager::Client {
+pub(crate) async fn client() -> aws_sdk_secretsmanager::Client {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https();
@@ -80,7 +80,7 @@ async fn client() -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::new(&config)
 }
 
-async fn fetch(
+pub(crate) async fn fetch(
     client: &aws_sdk_secretsmanager::Client,
     arn: &str,
     variable: &'static str,

@@ -15,8 +15,10 @@ fn scopes_arg(scopes: &[String]) -> Result<Vec<Scope>, Error> {
         .iter()
         .map(|scope| {
             Scope::parse(scope.trim()).ok_or_else(|| {
+                let known: Vec<&str> = Scope::ALL.iter().map(|scope| scope.as_str()).collect();
                 Error::new(format!(
-                    "unknown scope {scope:?}: use activities:write, alerts:read or alerts:resolve"
+                    "unknown scope {scope:?}: use one or more of {}",
+                    known.join(", ")
                 ))
             })
         })

@@ -2,6 +2,7 @@
 //! work on, and reading a tenant from the command line.
 
 mod cluster;
+pub mod crm;
 pub mod evaluate;
 pub mod keys;
 pub mod rules;

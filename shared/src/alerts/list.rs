@@ -9,7 +9,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
 use uuid::Uuid;
 
-use super::{Alert, AlertRow, Severity, Stats, alert_columns, column};
+use super::{Alert, AlertRow, Severity, Stats, alert_columns, column, with_lead};
 use crate::db::{Access, Db, DbError, Stmt};
 use crate::leads::LeadId;
 use crate::tenancy::TenantScope;
@@ -159,20 +159,24 @@ pub const STATS: &str =
 /// the row comparison resumes after the cursor and `LIMIT` stops the index scan, so a page costs
 /// the same with 10 or 10,000 open alerts. `$open` says "still open" the way the index wanted
 /// says it (migrations/V6: the listing's index is the only one whose condition names both).
+/// The page's leads are then read from the directory, one row by primary key per alert shown.
 macro_rules! active_alerts_sql {
     ($open:literal, $lead_filter:literal) => {
-        concat!(
-            "SELECT ",
-            alert_columns!(),
-            " FROM max_alerts ",
-            "WHERE tenant_id = $1 AND ",
-            $open,
-            " ",
-            "AND severity_rank BETWEEN $2 AND $3 ",
-            "AND (severity_rank, not_escalated, created_at, id) > ($4, $5, $6, $7) ",
-            $lead_filter,
-            "ORDER BY severity_rank, not_escalated, created_at, id ",
-            "LIMIT $8"
+        with_lead!(
+            concat!(
+                "SELECT ",
+                alert_columns!(),
+                " FROM max_alerts ",
+                "WHERE tenant_id = $1 AND ",
+                $open,
+                " ",
+                "AND severity_rank BETWEEN $2 AND $3 ",
+                "AND (severity_rank, not_escalated, created_at, id) > ($4, $5, $6, $7) ",
+                $lead_filter,
+                "ORDER BY severity_rank, not_escalated, created_at, id ",
+                "LIMIT $8"
+            ),
+            "ORDER BY a.severity_rank, a.not_escalated, a.created_at, a.id"
         )
     };
 }

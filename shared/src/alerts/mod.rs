@@ -58,7 +58,10 @@ impl Parse for Severity {
 pub struct Alert<'a> {
     pub id: Uuid,
     pub lead_id: &'a str,
+    /// The name the lead's activities gave, else the directory's.
     pub lead_name: Option<&'a str>,
+    /// The lead's page in the CRM, from the directory.
+    pub lead_url: Option<&'a str>,
     #[serde(rename = "type")]
     pub kind: &'a str,
     pub severity: &'a str,
@@ -96,6 +99,20 @@ macro_rules! alert_columns {
 }
 use alert_columns;
 
+/// An alert query (`$1` the tenant, its columns [`alert_columns`]) with its lead's directory
+/// entry: the name and the CRM link, read by primary key for each row the query returns.
+macro_rules! with_lead {
+    ($alerts:expr, $order:literal) => {
+        concat!(
+            "SELECT a.*, l.name::text, l.crm_url::text FROM (",
+            $alerts,
+            ") AS a LEFT JOIN max_leads AS l ON l.tenant_id = $1 AND l.lead_id = a.lead_id ",
+            $order
+        )
+    };
+}
+use with_lead;
+
 /// The positions of the columns of [`alert_columns`]: read by index, not by name, as a page reads
 /// 14 columns of up to 200 rows.
 mod column {
@@ -113,6 +130,9 @@ mod column {
     pub const ESCALATED_AT: usize = 11;
     pub const SEVERITY_RANK: usize = 12;
     pub const NOT_ESCALATED: usize = 13;
+    /// The directory's columns, after the alert's (see `with_lead`).
+    pub const DIRECTORY_NAME: usize = 14;
+    pub const LEAD_URL: usize = 15;
 }
 
 /// An alert's row, as the database returned it; [`AlertRow::alert`] reads it.
@@ -127,7 +147,10 @@ impl AlertRow {
         Ok(Alert {
             id: row.try_get(column::ID)?,
             lead_id: row.try_get(column::LEAD_ID)?,
-            lead_name: row.try_get(column::LEAD_NAME)?,
+            lead_name: row
+                .try_get::<_, Option<&str>>(column::LEAD_NAME)?
+                .or(row.try_get(column::DIRECTORY_NAME)?),
+            lead_url: row.try_get(column::LEAD_URL)?,
             kind: row.try_get(column::TYPE)?,
             severity: row.try_get(column::SEVERITY)?,
             message: row.try_get(column::MESSAGE)?,

@@ -3,7 +3,7 @@
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{AlertRow, alert_columns};
+use super::{AlertRow, alert_columns, with_lead};
 use crate::db::{Access, Db, DbError, Stmt};
 use crate::tenancy::TenantScope;
 
@@ -22,8 +22,10 @@ pub const RESOLVE: &str = concat!(
     alert_columns!(),
     " FROM max_alerts ",
     "WHERE tenant_id = $1 AND id = $2 AND NOT EXISTS (SELECT FROM resolved) ",
-    "FOR SHARE) ",
-    "SELECT * FROM resolved UNION ALL SELECT * FROM already"
+    "FOR SHARE), ",
+    // A data-modifying WITH stays at the top level: the lead's directory entry is joined here.
+    "alert AS (SELECT * FROM resolved UNION ALL SELECT * FROM already) ",
+    with_lead!("SELECT * FROM alert", "")
 );
 
 /// Resolves an alert of the tenant, as `actor` (`user:<id>`, `api-key:<prefix>`). Resolving again

@@ -47,7 +47,12 @@ fn expect_json_content_type(req: &Request) -> Result<(), ApiError> {
 
 /// The request body, read as a JSON object into `T`.
 pub fn json<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
-    let bytes = bytes(req)?;
+    json_up_to(req, MAX_BODY_BYTES)
+}
+
+/// The same, for a route that takes larger bodies (a batch).
+pub fn json_up_to<T: DeserializeOwned>(req: &Request, limit: usize) -> Result<T, ApiError> {
+    let bytes = bytes_up_to(req, limit)?;
     expect_json_content_type(req)?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request(

@@ -1,5 +1,5 @@
 //! The HTTP layer, between API Gateway's requests and the domain: it reads requests into domain
-//! values (`body`, `activities`, `alerts`, `greenapi`), finds the caller (`caller`), renders answers as JSON,
+//! values (`body`, `activities`, `alerts`, `leads`, `greenapi`), finds the caller (`caller`), renders answers as JSON,
 //! and maps every failure to a status in one place (`error`). The functions' handlers sit on it,
 //! and so does `max-local`'s gateway (`routes`).
 
@@ -11,6 +11,7 @@ mod caller;
 pub mod error;
 pub mod greenapi;
 pub mod health;
+pub mod leads;
 pub mod routes;
 
 use std::future::Future;

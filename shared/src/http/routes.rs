@@ -20,7 +20,7 @@ impl Route {
 }
 
 /// Every route of the system.
-pub const ROUTES: [Route; 5] = [
+pub const ROUTES: [Route; 6] = [
     Route {
         method: "POST",
         path: "/api/activities/log",
@@ -45,6 +45,11 @@ pub const ROUTES: [Route; 5] = [
         method: "POST",
         path: "/webhooks/greenapi",
         function: "whatsapp-webhook",
+    },
+    Route {
+        method: "POST",
+        path: "/api/leads",
+        function: "upsert-leads",
     },
 ];
 

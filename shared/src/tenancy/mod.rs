@@ -61,13 +61,16 @@ pub enum Scope {
     ReadAlerts,
     /// `POST /api/alerts/{id}/resolve`
     ResolveAlerts,
+    /// `POST /api/leads`: other systems keep the lead directory.
+    WriteLeads,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [
+    pub const ALL: [Scope; 4] = [
         Scope::LogActivities,
         Scope::ReadAlerts,
         Scope::ResolveAlerts,
+        Scope::WriteLeads,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -80,6 +83,7 @@ impl Scope {
             Scope::LogActivities => &"activities:write",
             Scope::ReadAlerts => &"alerts:read",
             Scope::ResolveAlerts => &"alerts:resolve",
+            Scope::WriteLeads => &"leads:write",
         }
     }
 

@@ -1,6 +1,7 @@
 //! Test support: a fresh database per test, built from the migrations and dropped afterwards;
 //! sample events; running a function's binary as Lambda does (`lambda`).
 
+pub mod espocrm;
 pub mod lambda;
 pub mod proxy;
 
