@@ -885,7 +885,8 @@ fn the_service_unit_and_its_environment_file_name_only_what_max_local_reads() {
     let help = String::from_utf8(help.stdout).unwrap();
 
     let read_by_config = std::fs::read_to_string(repo.join("shared/src/config.rs")).unwrap()
-        + &std::fs::read_to_string(repo.join("local/src/telemetry.rs")).unwrap();
+        + &std::fs::read_to_string(repo.join("local/src/telemetry.rs")).unwrap()
+        + &std::fs::read_to_string(repo.join("shared/src/crm/connection.rs")).unwrap();
     let env = std::fs::read_to_string(repo.join("infra/vps/max-local.env.example")).unwrap();
     let names: Vec<&str> = env
         .lines()
@@ -914,6 +915,56 @@ fn the_service_unit_and_its_environment_file_name_only_what_max_local_reads() {
     let verify = Command::new("systemd-analyze")
         .arg("verify")
         .arg(dir.0.join("max-local.service"))
+        .output()
+        .unwrap();
+    let complaints = String::from_utf8_lossy(&verify.stderr).into_owned()
+        + &String::from_utf8_lossy(&verify.stdout);
+    assert!(
+        verify.status.success() && complaints.trim().is_empty(),
+        "systemd-analyze verify: {complaints}"
+    );
+}
+
+#[test]
+fn the_crm_sync_units_run_a_command_max_local_knows_every_15_minutes() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let unit = std::fs::read_to_string(repo.join("infra/vps/max-crm-sync@.service")).unwrap();
+    let timer = std::fs::read_to_string(repo.join("infra/vps/max-crm-sync@.timer")).unwrap();
+    assert!(
+        timer.lines().any(|line| line == "OnUnitActiveSec=15min"),
+        "{timer}"
+    );
+    let exec = unit
+        .lines()
+        .find_map(|line| line.strip_prefix("ExecStart="))
+        .expect("an ExecStart line");
+    let mut words = exec.split_whitespace();
+    assert_eq!(words.next(), Some("/srv/max-alerts/current/max-local"));
+    let args: Vec<String> = words.map(|word| word.replace("%i", "acme")).collect();
+    assert_eq!(args, ["crm", "sync", "--tenant", "acme"]);
+    let help = Command::new(BIN)
+        .args(&args)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(help.status.success(), "{help:?}");
+
+    let Ok(version) = Command::new("systemd-analyze").arg("--version").output() else {
+        eprintln!("systemd-analyze is not installed: the units' syntax is not checked");
+        return;
+    };
+    assert!(version.status.success());
+    let dir = TempDir::new("max-vps-crm-units");
+    std::fs::write(
+        dir.0.join("max-crm-sync@.service"),
+        substitute(unit, "/srv/max-alerts/current/max-local", BIN),
+    )
+    .unwrap();
+    std::fs::write(dir.0.join("max-crm-sync@.timer"), timer).unwrap();
+    let verify = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(dir.0.join("max-crm-sync@acme.service"))
+        .arg(dir.0.join("max-crm-sync@acme.timer"))
         .output()
         .unwrap();
     let complaints = String::from_utf8_lossy(&verify.stderr).into_owned()

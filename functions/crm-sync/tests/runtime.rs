@@ -95,3 +95,60 @@ async fn each_scheduled_event_syncs_every_tenant_from_its_own_secret() {
         "a CRM's address reached the logs: {logs}"
     );
 }
+
+#[tokio::test]
+async fn in_the_cloud_each_tenants_connection_is_its_own_secrets_manager_secret() {
+    use shared::testing::lambda::Moto;
+    let moto = Moto::start();
+    let test = TestDb::new().await;
+    let mut owner = test.owner().await;
+    for tenant in ["macrea", "nocrm"] {
+        admin::ensure_tenant(&mut owner, &TenantId::parse(tenant).unwrap(), tenant)
+            .await
+            .unwrap();
+    }
+    let crm = FakeEspoCrm::start(KEY);
+    crm.put_lead(
+        FakeLead::new(
+            "6571b2c3d4e5f6a7b",
+            "Sophie Martin",
+            OffsetDateTime::from_unix_timestamp(1_795_680_000).unwrap(),
+        )
+        .with_phone("06 12 34 56 78"),
+    );
+    let secret = serde_json::json!({"url": crm.url(), "apiKey": KEY, "countryCode": "33"});
+    moto.aws(&[
+        "secretsmanager",
+        "create-secret",
+        "--name",
+        "max-alerts/espocrm/macrea",
+        "--secret-string",
+        &secret.to_string(),
+    ]);
+
+    let api = RuntimeApi::start().await;
+    let mut env: Vec<(&str, String)> = moto.env();
+    env.push(("DATABASE_URL", test.url.clone()));
+    env.push(("CRM_TENANTS", "macrea,nocrm".to_owned()));
+    env.push(("CRM_SECRET_PREFIX", "max-alerts/espocrm/".to_owned()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let function = FunctionProcess::start(env!("CARGO_BIN_EXE_crm-sync"), &api, &env);
+    let reports = api.invoke(SCHEDULED).await.response();
+    assert_eq!(reports[0]["outcome"], "ok", "{reports}");
+    assert_eq!(reports[0]["leadsWritten"], 1, "{reports}");
+    assert_eq!(reports[1]["outcome"], "not_configured", "{reports}");
+    let phones: Vec<String> = owner
+        .query_one(
+            "SELECT phones::text[] FROM max_leads WHERE tenant_id = 'macrea'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(phones, ["+33612345678"]);
+    let logs = function.stop();
+    assert!(
+        !logs.contains(KEY),
+        "the CRM's key reached the logs: {logs}"
+    );
+}
