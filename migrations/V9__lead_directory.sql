@@ -73,15 +73,27 @@ LANGUAGE plpgsql
 AS $$
 #variable_conflict use_column
 DECLARE
-    v_ids     text[];
-    v_created boolean[];
+    v_in_ids    text[];
+    v_in_at     timestamptz[];
+    v_ids       text[];
+    v_created   boolean[];
+    v_updated   text[];
+    v_ph_lead   text[];
+    v_ph_name   text[];
+    v_ph_phone  text[];
 BEGIN
+    -- Every statement below reaches the directory by primary key or through an arbiter index,
+    -- with plain columns and arrays: no lookup depends on statistics (a first import runs before
+    -- any ANALYZE) nor on an expression Row Level Security would keep off an index.
     WITH input AS (
         SELECT x.id, x.name, x.email, coalesce(x.phones, '{}') AS phones, x.url,
-               to_timestamp(x."modifiedAt" / 1000000)
-                   + (x."modifiedAt" % 1000000) * interval '1 microsecond' AS modified_at
-          FROM jsonb_to_recordset(p_leads)
-               AS x(id text, name text, email text, phones text[], url text, "modifiedAt" bigint)
+               to_timestamp(x.m / 1000000) + (x.m % 1000000) * interval '1 microsecond'
+                   AS modified_at,
+               x.ord
+          FROM ROWS FROM (jsonb_to_recordset(p_leads)
+                          AS (id text, name text, email text, phones text[], url text,
+                              "modifiedAt" bigint))
+               WITH ORDINALITY AS x(id, name, email, phones, url, m, ord)
     ),
     written AS (
         INSERT INTO public.max_leads AS d
@@ -103,27 +115,41 @@ BEGIN
            AND (d.name, d.email, d.phones, d.crm_url, d.source, d.modified_at, d.removed_at)
                IS DISTINCT FROM (excluded.name, excluded.email, excluded.phones, excluded.crm_url,
                                  excluded.source, excluded.modified_at, NULL)
-        RETURNING d.lead_id, xmax = 0 AS created
+        RETURNING d.lead_id::text AS lead_id, d.name::text AS name, d.phones::text[] AS phones,
+                  xmax = 0 AS created
+    ),
+    -- The written leads' numbers, a number two of them share going to the later in the batch.
+    numbers AS (
+        SELECT DISTINCT ON (ph.phone) w.lead_id, w.name, ph.phone
+          FROM written AS w
+          JOIN input AS i ON i.id = w.lead_id
+         CROSS JOIN LATERAL unnest(w.phones) AS ph(phone)
+         ORDER BY ph.phone, i.ord DESC
     )
-    SELECT array_agg(w.lead_id), array_agg(w.created) INTO v_ids, v_created FROM written AS w;
+    SELECT (SELECT array_agg(i.id ORDER BY i.ord) FROM input AS i),
+           (SELECT array_agg(i.modified_at ORDER BY i.ord) FROM input AS i),
+           (SELECT array_agg(w.lead_id) FROM written AS w),
+           (SELECT array_agg(w.created) FROM written AS w),
+           (SELECT array_agg(w.lead_id) FROM written AS w WHERE NOT w.created),
+           (SELECT array_agg(n.lead_id) FROM numbers AS n),
+           (SELECT array_agg(n.name) FROM numbers AS n),
+           (SELECT array_agg(n.phone) FROM numbers AS n)
+      INTO v_in_ids, v_in_at, v_ids, v_created, v_updated, v_ph_lead, v_ph_name, v_ph_phone;
 
-    IF v_ids IS NOT NULL THEN
-        -- Numbers the written leads no longer have leave the mapping.
+    -- Numbers the updated leads no longer have leave the mapping (a new lead had none).
+    IF v_updated IS NOT NULL THEN
         DELETE FROM public.max_lead_phones AS p
-         USING public.max_leads AS d
-         WHERE d.tenant_id = p_tenant AND d.lead_id = ANY (v_ids)
-           AND p.tenant_id = p_tenant AND p.lead_id = d.lead_id AND p.from_directory
-           AND NOT (p.phone = ANY (d.phones));
+         USING unnest(v_updated) AS u(lead_id)
+         WHERE p.tenant_id = p_tenant AND p.lead_id = u.lead_id AND p.from_directory
+           AND NOT EXISTS (SELECT FROM unnest(v_ph_phone, v_ph_lead) AS n(phone, lead)
+                            WHERE n.phone = p.phone AND n.lead = p.lead_id);
+    END IF;
 
+    IF v_ph_phone IS NOT NULL THEN
         -- Their numbers, to them (unless an operator mapped the number by hand).
         INSERT INTO public.max_lead_phones AS p (tenant_id, phone, lead_id, lead_name, from_directory)
-        SELECT DISTINCT ON (n.phone) p_tenant, n.phone, n.lead_id, n.name, true
-          FROM (SELECT d.lead_id, d.name, ph.phone, u.ord
-                  FROM unnest(v_ids) WITH ORDINALITY AS u(lead_id, ord)
-                  JOIN public.max_leads AS d
-                    ON d.tenant_id = p_tenant AND d.lead_id = u.lead_id
-                 CROSS JOIN LATERAL unnest(d.phones) AS ph(phone)) AS n
-         ORDER BY n.phone, n.ord DESC
+        SELECT p_tenant, n.phone, n.lead_id, n.name, true
+          FROM unnest(v_ph_phone, v_ph_lead, v_ph_name) AS n(phone, lead_id, name)
         ON CONFLICT (tenant_id, phone) DO UPDATE SET
             lead_id = excluded.lead_id,
             lead_name = excluded.lead_name,
@@ -131,13 +157,13 @@ BEGIN
          WHERE p.from_directory
            AND (p.lead_id, p.lead_name) IS DISTINCT FROM (excluded.lead_id, excluded.lead_name);
 
-        -- Messages that waited for these numbers join their lead, oldest first.
+        -- Messages that waited for these numbers join the lead each number now names, oldest
+        -- first.
         WITH moved AS (
             DELETE FROM public.max_unmatched_messages AS m
-             USING public.max_lead_phones AS p, public.max_leads AS d
-             WHERE d.tenant_id = p_tenant AND d.lead_id = ANY (v_ids)
-               AND p.tenant_id = p_tenant AND p.phone = ANY (d.phones)
-               AND m.tenant_id = p_tenant AND m.phone = p.phone
+             USING unnest(v_ph_phone) AS n(phone), public.max_lead_phones AS p
+             WHERE m.tenant_id = p_tenant AND m.phone = n.phone
+               AND p.tenant_id = p_tenant AND p.phone = n.phone
             RETURNING m.*, p.lead_id AS mapped_lead, p.lead_name AS mapped_name
         )
         INSERT INTO public.lead_activities
@@ -151,18 +177,16 @@ BEGIN
     END IF;
 
     RETURN QUERY
-    SELECT i.value ->> 'id',
+    SELECT u.id,
            CASE WHEN w.created THEN 'created'
                 WHEN w.created IS NOT NULL THEN 'updated'
-                WHEN d.modified_at > to_timestamp((i.value ->> 'modifiedAt')::bigint / 1000000)
-                                     + ((i.value ->> 'modifiedAt')::bigint % 1000000)
-                                       * interval '1 microsecond'
-                THEN 'stale'
+                WHEN d.modified_at > u.at THEN 'stale'
                 ELSE 'unchanged' END
-      FROM jsonb_array_elements(p_leads) WITH ORDINALITY AS i(value, ord)
-      LEFT JOIN unnest(v_ids, v_created) AS w(lead_id, created) ON w.lead_id = i.value ->> 'id'
-      LEFT JOIN public.max_leads AS d ON d.tenant_id = p_tenant AND d.lead_id = i.value ->> 'id'
-     ORDER BY i.ord;
+      FROM unnest(v_in_ids, v_in_at) WITH ORDINALITY AS u(id, at, ord)
+      LEFT JOIN unnest(v_ids, v_created) AS w(lead_id, created) ON w.lead_id = u.id
+      LEFT JOIN public.max_leads AS d
+        ON w.lead_id IS NULL AND d.tenant_id = p_tenant AND d.lead_id = u.id
+     ORDER BY u.ord;
 END
 $$;
 

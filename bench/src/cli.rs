@@ -99,6 +99,23 @@ pub(crate) enum Run {
         #[arg(long, requires = "write")]
         output: Option<PathBuf>,
     },
+    /// Only the lead directory's section: the EspoCRM sync of a tenant's leads from a fake
+    /// EspoCRM against the same rows written by PostgreSQL alone, and the plan of the alert
+    /// listing with its directory rows, in a fresh database of its own (dropped afterwards);
+    /// prints the figures, and writes nothing unless asked (`--write`).
+    Directory {
+        /// tiny, quick or full: how many leads are synced (500, 20,000, 100,000).
+        #[arg(long, default_value = "quick")]
+        scale: String,
+        /// Write the report too: its "Lead directory" section (and the `directory` part of
+        /// `bench/results/<scale>.json`, with `<scale>-directory-plans.txt`) from this run, every
+        /// other section kept.
+        #[arg(long)]
+        write: bool,
+        /// Where the report is (default: BENCHMARKS.md at the root of the repository).
+        #[arg(long, requires = "write")]
+        output: Option<PathBuf>,
+    },
 }
 
 /// How each route is loaded.

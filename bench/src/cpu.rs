@@ -26,7 +26,7 @@ pub struct PerRequest {
 }
 
 /// A process's CPU time, and with `children`, that of its children that ended too.
-fn process_seconds(pid: &str, children: bool) -> Option<f64> {
+pub(crate) fn process_seconds(pid: &str, children: bool) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The fields after the command name, which is in parentheses and may hold spaces: utime and
     // stime are the 12th and 13th, cutime and cstime the next two.

@@ -14,15 +14,7 @@ pub(crate) async fn explain(
         None => ("max_evaluator".to_owned(), evaluator_statement()),
         Some(tenant) => (
             "max_app".to_owned(),
-            shared::alerts::ACTIVE_ALERTS
-                .replace("$1", &format!("'{tenant}'"))
-                .replace("$2", "0::int2")
-                .replace("$3", "2::int2")
-                .replace("$4", "(-1)::int2")
-                .replace("$5", "false")
-                .replace("$6", "'1900-01-01'::timestamptz")
-                .replace("$7", "'00000000-0000-0000-0000-000000000000'::uuid")
-                .replace("$8", "51"),
+            first_page(shared::alerts::ACTIVE_ALERTS, tenant),
         ),
     };
     let tenant_setting = tenant.map_or(String::new(), |t| {
@@ -35,6 +27,23 @@ pub(crate) async fn explain(
     )
     .await;
     format!("## {title}\n\n{plan}\n")
+}
+
+/// Rows a first page of active alerts fetches: a page of 50 (the default), and one more that
+/// tells whether another page follows (`alerts::list_active`).
+pub(crate) const FIRST_PAGE_ROWS: i64 = shared::alerts::DEFAULT_LIMIT + 1;
+
+/// A listing statement (`ACTIVE_ALERTS`, or a statement with its parameters) with the parameters
+/// `list_active` binds for the first page of `tenant`, every severity, written in.
+pub(crate) fn first_page(sql: &str, tenant: &str) -> String {
+    sql.replace("$1", &format!("'{tenant}'"))
+        .replace("$2", "0::int2")
+        .replace("$3", "2::int2")
+        .replace("$4", "(-1)::int2")
+        .replace("$5", "false")
+        .replace("$6", "'1900-01-01'::timestamptz")
+        .replace("$7", "'00000000-0000-0000-0000-000000000000'::uuid")
+        .replace("$8", &FIRST_PAGE_ROWS.to_string())
 }
 
 /// The plan the evaluator's statement gets as the statistics stand (`EXPLAIN`, estimates only:
@@ -67,7 +76,11 @@ fn evaluator_statement() -> String {
 }
 
 /// Runs `explain` after `setup` in a transaction that is rolled back; the plan's lines.
-async fn run_explain(client: &tokio_postgres::Client, setup: &str, explain: &str) -> String {
+pub(crate) async fn run_explain(
+    client: &tokio_postgres::Client,
+    setup: &str,
+    explain: &str,
+) -> String {
     client
         .batch_execute(&format!("BEGIN; {setup}"))
         .await

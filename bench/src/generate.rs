@@ -22,6 +22,8 @@ pub struct Scale {
     pub huge_open_alerts: usize,
     /// Open alerts of each small tenant.
     pub small_open_alerts: usize,
+    /// Leads of the CRM tenant the lead directory's benchmark syncs from a fake EspoCRM.
+    pub crm_leads: usize,
 }
 
 pub const TINY: Scale = Scale {
@@ -31,6 +33,7 @@ pub const TINY: Scale = Scale {
     activities_per_lead: 5,
     huge_open_alerts: 1_000,
     small_open_alerts: 10,
+    crm_leads: 500,
 };
 pub const QUICK: Scale = Scale {
     name: "quick",
@@ -39,6 +42,7 @@ pub const QUICK: Scale = Scale {
     activities_per_lead: 5,
     huge_open_alerts: 10_000,
     small_open_alerts: 30,
+    crm_leads: 20_000,
 };
 pub const FULL: Scale = Scale {
     name: "full",
@@ -47,6 +51,7 @@ pub const FULL: Scale = Scale {
     activities_per_lead: 10,
     huge_open_alerts: 10_000,
     small_open_alerts: 30,
+    crm_leads: 100_000,
 };
 
 /// The huge tenant, the small tenant the benchmarks read, and the tenant whose alerts the resolve

@@ -4,7 +4,8 @@
 //!
 //! Loads a seeded data set with binary COPY, serves it with `max-local serve` (the functions'
 //! handlers), loads each route over loopback at several concurrencies, replays the same SQL with
-//! pgbench as the database's own limit, and times the evaluator's passes.
+//! pgbench as the database's own limit, times the evaluator's passes, and the EspoCRM sync into the
+//! lead directory.
 //!
 //! This file only wires the commands to the modules, one per concern.
 
@@ -14,6 +15,7 @@ mod commits;
 mod cores;
 mod cpu;
 mod database;
+mod directory;
 mod evaluator;
 mod explain;
 mod floor;
@@ -77,6 +79,18 @@ async fn main() {
         Run::Evaluator { scale, rounds } => {
             evaluator::on_copies(&database::scale_named(&scale), rounds).await;
         }
+        Run::Directory {
+            scale,
+            write,
+            output,
+        } => {
+            let scale = database::scale_named(&scale);
+            let (directory, plans) = directory::measure(&scale, true).await;
+            if write {
+                let output = output.unwrap_or_else(|| server::repository().join("BENCHMARKS.md"));
+                results::write_directory(&scale, &directory, &plans, &output);
+            }
+        }
         Run::Routes {
             scale,
             load,
@@ -129,6 +143,8 @@ async fn run(scale: Scale, load: &Load) -> Results {
 
     let cores = routes::split_cores(load);
     let routes = routes::route_benchmarks(&url, &mut client, &scale, load, &cores, "").await;
+    // Last, in a database of its own: nothing above sees its tenant.
+    let (directory, directory_plans) = directory::measure(&scale, false).await;
     Results {
         scale,
         machine: results::machine(),
@@ -144,5 +160,7 @@ async fn run(scale: Scale, load: &Load) -> Results {
         evaluator_floor,
         cold_start,
         plans,
+        directory: Some(directory),
+        directory_plans,
     }
 }

@@ -1,11 +1,12 @@
 //! BENCHMARKS.md: the results written out as Markdown, one function per section (the header,
 //! the routes against pgbench, the routes with the database on cores of its own, where the
 //! processor time goes, PostgreSQL's time against the bare work, the WhatsApp webhook's message
-//! against its status, the evaluator, the cold start).
+//! against its status, the lead directory, the evaluator, the cold start).
 
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::directory::Directory;
 use crate::generate::Statistics;
 use crate::greenapi::Mix;
 use crate::pgbench::PgbenchStats;
@@ -24,6 +25,7 @@ pub(crate) fn report(results: &Results, svg: &Path, output: &Path) -> String {
     processor_time(&mut md, results);
     against_bare(&mut md, results);
     whatsapp(&mut md, results);
+    directory(&mut md, results.directory.as_ref(), results.scale.name);
     evaluator(&mut md, results);
     cold_start(&mut md, results);
     md
@@ -400,6 +402,203 @@ fn whatsapp(md: &mut String, results: &Results) {
     } else {
         let _ = writeln!(md);
     }
+}
+
+/// The lead directory: the EspoCRM sync against the same rows written by PostgreSQL alone, and
+/// the listing of alerts with its directory rows.
+pub(crate) fn directory(md: &mut String, directory: Option<&Directory>, scale: &str) {
+    let _ = writeln!(md, "## Lead directory\n");
+    let Some(d) = directory else {
+        let _ = writeln!(md, "Not measured in this run.\n");
+        return;
+    };
+    let measured_by = if d.alone {
+        format!(
+            "Measured alone by `max-bench directory --scale {scale} --write` (the other sections \
+             are from the runs they name)"
+        )
+    } else {
+        "Measured by the same run, after the routes".to_owned()
+    };
+    let _ = writeln!(
+        md,
+        "The EspoCRM sync of one tenant into the lead directory (migrations/V9, \
+         `crm::sync::sync_tenant`), and the listing of alerts that now reads the directory. \
+         {measured_by}, in a database of its own, created and migrated for it and dropped \
+         afterwards, with one fresh tenant. A fake EspoCRM (`shared::testing::espocrm`, on a \
+         thread of the benchmark's process, over loopback HTTP) holds {} leads: French names, one \
+         or two mobile numbers each written the ways people write them (`06 12 34 56 78`, \
+         `+33 6 12 34 56 78`, `0612345678`, `06.12.34.56.78`; national ones completed with the \
+         connection's `countryCode` 33; one in 200 is `n/a`, skipped), an e-mail for nine in \
+         ten, `modifiedAt` spread over the past hours, about four leads a second. The sync reads \
+         pages of {} by `modifiedAt` and writes each page in one `max_upsert_leads` statement \
+         (its own transaction), then saves its cursor. Runs, in order: a full sync of every lead \
+         (all new); an incremental sync after 1 % of the leads changed in the CRM (a new number \
+         for half of them, a new address for the others); a full pass again with nothing \
+         changed, which must write nothing; then, after the listing's plans below and `ANALYZE \
+         max_leads, max_lead_phones, max_alerts`, the last two again (another 1 % changed). The \
+         first three ran as an import into a new directory runs with autovacuum off: the \
+         statements inside `max_upsert_leads` were planned with the statistics of an empty \
+         `max_leads` (never analyzed).\n",
+        d.leads, d.page_size
+    );
+    let _ = writeln!(
+        md,
+        "*Wall*: the run's elapsed time, which includes the fake EspoCRM's answers and HTTP: the \
+         fake keeps no index and filters and sorts its whole list for every page, so its own CPU \
+         time (*fake EspoCRM*, its thread's) is not the sync's. *PostgreSQL CPU*: user + system \
+         time of all PostgreSQL's processes (from `/proc`, as for the routes above), the \
+         database's work only. *Sync CPU*: this process without the fake's thread (the EspoCRM \
+         client, JSON, the pages' batches, the database client). *Upserts*: calls of \
+         `max_upsert_leads` and the time spent in them, as PostgreSQL counts them \
+         (`pg_stat_user_functions`, `track_functions = pl` on the sync's connections). The last \
+         row is the floor: the rows the first sync wrote, written again for another tenant by \
+         PostgreSQL alone, the leads in one `INSERT INTO max_leads ... SELECT` and their numbers \
+         in one `INSERT INTO max_lead_phones ... SELECT`, one transaction, from a table holding \
+         them (same tables, indexes and checks; no JSON, no conflict to check, no row-level \
+         security, nothing read back).\n"
+    );
+    let _ = writeln!(
+        md,
+        "| run | wall s | PostgreSQL CPU s | PostgreSQL us per lead | sync CPU s | fake EspoCRM CPU s | CRM requests | upserts | in upserts s | read | written | removed | numbers skipped |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for sync in &d.syncs {
+        let _ = writeln!(
+            md,
+            "| {} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {} | {} | {:.2} | {} | {} | {} | {} |",
+            sync.run,
+            sync.wall_seconds,
+            sync.postgres_cpu_seconds,
+            sync.postgres_us_per_lead,
+            sync.sync_cpu_seconds,
+            sync.fake_crm_cpu_seconds,
+            sync.crm_requests,
+            sync.upsert_statements,
+            sync.upsert_ms / 1000.0,
+            sync.leads_read,
+            sync.leads_written,
+            sync.leads_removed,
+            sync.phones_skipped
+        );
+    }
+    let floor = &d.floor;
+    let _ = writeln!(
+        md,
+        "| PostgreSQL alone: the same leads and numbers, two `INSERT ... SELECT` | {:.2} | {:.2} | {:.0} | - | - | - | - | - | - | {} leads, {} numbers | - | - |",
+        floor.wall_seconds,
+        floor.postgres_cpu_seconds,
+        floor.postgres_us_per_lead,
+        floor.leads,
+        floor.phones
+    );
+    let per_lead = |run: &str| {
+        d.syncs
+            .iter()
+            .find(|sync| sync.run == run)
+            .map(|sync| sync.postgres_us_per_lead)
+    };
+    if let (Some(before), Some(after), Some(unchanged_before), Some(unchanged_after)) = (
+        per_lead("incremental, 1 % of the leads changed"),
+        per_lead("after ANALYZE: incremental, another 1 % changed"),
+        per_lead("full again, nothing changed"),
+        per_lead("after ANALYZE: full again, nothing changed"),
+    ) {
+        let _ = writeln!(
+            md,
+            "\nWith statistics, PostgreSQL's CPU per lead of an incremental sync went from {before:.0} \
+             us to {after:.0} us, and of a full pass with nothing changed from \
+             {unchanged_before:.0} us to {unchanged_after:.0} us (the plans of the statements \
+             inside `max_upsert_leads` are in bench/PROFILE.md, \"The lead directory's upserts\")."
+        );
+    }
+    if let Some(full) = d.syncs.first() {
+        let _ = writeln!(
+            md,
+            "\nThe full sync of new leads costs PostgreSQL {:.1} times the CPU of the same rows \
+             written alone ({:.0} us per lead against {:.0}).",
+            full.postgres_cpu_seconds / floor.postgres_cpu_seconds.max(f64::EPSILON),
+            full.postgres_us_per_lead,
+            floor.postgres_us_per_lead
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nConditions: autovacuum {} on the server (nothing vacuumed or analyzed the directory \
+         but the `ANALYZE` said); `synchronous_commit = {}`; a `CHECKPOINT` before each run; the \
+         directory then held {} leads of the two tenants ({:.1} MB with its indexes) and {} \
+         numbers ({:.1} MB). PostgreSQL's CPU time is that of the whole server: whatever else it \
+         ran meanwhile would count in it.\n",
+        d.autovacuum,
+        d.synchronous_commit,
+        d.leads + floor.leads as usize,
+        d.sizes.leads_bytes as f64 / 1_048_576.0,
+        d.sizes.phones,
+        d.sizes.lead_phones_bytes as f64 / 1_048_576.0
+    );
+    let _ = writeln!(
+        md,
+        "### The listing reads one directory row per shown alert\n"
+    );
+    let _ = writeln!(
+        md,
+        "After the syncs, the tenant was given {} open alerts, one per lead of the directory \
+         (binary COPY, as the data set's){}. `EXPLAIN (ANALYZE, BUFFERS)` of the listing's first \
+         page (`alerts::ACTIVE_ALERTS` with the parameters `list_active` binds: every severity, \
+         no cursor, {} rows fetched for a page of {} and the next page's cursor), as the \
+         functions' role with the tenant set, against the same page without the directory (the \
+         statement's inner query, the listing before V9). The plan is checked, and the run fails \
+         when it changes: a `Limit` over an Index Scan of `max_alerts_active_by_urgency`, joined \
+         by a left Nested Loop to an Index Scan of `max_leads_pkey` run once per fetched row at \
+         most, and no sequential or bitmap scan, hash or merge join (while `max_leads` was never \
+         analyzed, the probe may be a Bitmap Heap Scan over a Bitmap Index Scan of \
+         `max_leads_pkey`, still one per row). Times are the fastest of {} \
+         runs each (the first reads the pages into the cache), with `EXPLAIN ANALYZE`'s own \
+         timing overhead; *buffers* are the shared buffers the top node hit (none was read from \
+         disk unless said). First with the statistics as the syncs left them (autovacuum off: \
+         `max_leads` never analyzed), then after `ANALYZE max_leads, max_lead_phones, max_alerts`. The plans: \
+         `bench/results/{scale}-directory-plans.txt`.\n",
+        d.open_alerts,
+        if d.other_leads > 0 {
+            format!(
+                ", and {} leads of another tenant (ids and names) were added to the directory, a \
+                 table every tenant shares: one of a few thousand rows in all is read whole \
+                 (hash join) more cheaply than probed",
+                d.other_leads
+            )
+        } else {
+            String::new()
+        },
+        d.listing.first().map_or(0, |l| l.rows_fetched),
+        shared::alerts::DEFAULT_LIMIT,
+        crate::directory::EXPLAIN_RUNS
+    );
+    let _ = writeln!(
+        md,
+        "| statistics | with the directory: ms | buffers hit | `max_leads_pkey` probed by | probes | without: ms | buffers hit |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+    for listing in &d.listing {
+        let read = |plan: &crate::directory::Plan| {
+            if plan.shared_read > 0 {
+                format!("{} (read {})", plan.shared_hit, plan.shared_read)
+            } else {
+                plan.shared_hit.to_string()
+            }
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {:.3} | {} | {} | {} | {:.3} | {} |",
+            listing.statistics,
+            listing.with_directory.execution_ms,
+            read(&listing.with_directory),
+            listing.probe,
+            listing.directory_probes,
+            listing.without_directory.execution_ms,
+            read(&listing.without_directory)
+        );
+    }
+    let _ = writeln!(md);
 }
 
 /// PostgreSQL's CPU time per transaction under pgbench, or that pgbench failed.

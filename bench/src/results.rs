@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::directory::Directory;
 use crate::evaluator::EvaluatorPass;
 use crate::generate::{self, Scale};
 use crate::plot::plot;
@@ -36,6 +37,11 @@ pub(crate) struct Results {
     /// `EXPLAIN (ANALYZE, BUFFERS)` of the statements that matter, as text.
     #[serde(skip)]
     pub(crate) plans: String,
+    /// The lead directory: the EspoCRM sync and the listing's plan.
+    pub(crate) directory: Option<Directory>,
+    /// The listing's plans of the lead directory's section, as text.
+    #[serde(skip)]
+    pub(crate) directory_plans: String,
 }
 
 /// This machine: its cores, its CPU model and its memory.
@@ -80,6 +86,8 @@ struct Earlier {
     evaluator: Vec<EvaluatorPass>,
     evaluator_floor: floor::Floor,
     cold_start: Vec<coldstart::ColdStart>,
+    #[serde(default)]
+    directory: Option<Directory>,
 }
 
 /// The results of the `all` run of `scale` written beside the report `output`, with the routes
@@ -120,7 +128,15 @@ pub(crate) fn with_routes_of_this_run(
         evaluator_floor: earlier.evaluator_floor,
         cold_start: earlier.cold_start,
         plans,
+        directory: earlier.directory,
+        directory_plans: std::fs::read_to_string(dir.join(directory_plans_file(&scale)))
+            .unwrap_or_default(),
     }
+}
+
+/// The file of the lead directory's plans, in `bench/results/`.
+fn directory_plans_file(scale: &Scale) -> String {
+    format!("{}-directory-plans.txt", scale.name)
 }
 
 /// Writes the report to `output`, and the JSON, the plans and the latency chart to
@@ -133,6 +149,13 @@ pub(crate) fn write(results: &Results, output: &Path) {
     std::fs::write(&json, serde_json::to_string_pretty(results).unwrap()).expect("write json");
     let plans = results_dir.join(format!("{}-plans.txt", scale.name));
     std::fs::write(&plans, &results.plans).expect("write plans");
+    if results.directory.is_some() {
+        std::fs::write(
+            results_dir.join(directory_plans_file(scale)),
+            &results.directory_plans,
+        )
+        .expect("write the directory's plans");
+    }
     let svg = results_dir.join(format!("{}-active-alerts-latency.svg", scale.name));
     std::fs::write(&svg, plot(results)).expect("write svg");
     std::fs::write(output, report(results, &svg, output)).expect("write report");
@@ -143,4 +166,78 @@ pub(crate) fn write(results: &Results, output: &Path) {
         plans.display(),
         svg.display()
     );
+}
+
+/// Writes the lead directory's section alone (`directory --write`): its part of the JSON and its
+/// plans in `bench/results/`, and its section of the report `output`, every other section kept
+/// (the section is added before the evaluator's when the report has none yet).
+pub(crate) fn write_directory(scale: &Scale, directory: &Directory, plans: &str, output: &Path) {
+    let results_dir = results_dir(output);
+    std::fs::create_dir_all(&results_dir).expect("results dir");
+    let json = results_dir.join(format!("{}.json", scale.name));
+    let figures = serde_json::to_string_pretty(directory)
+        .expect("the directory's figures")
+        .replace('\n', "\n  ");
+    // The other figures as they were written (in their order): `directory` is the last field of
+    // `Results`, so it is replaced or added at the end.
+    let text = std::fs::read_to_string(&json)
+        .ok()
+        .filter(|text| serde_json::from_str::<serde_json::Value>(text).is_ok_and(|v| v.is_object()))
+        .unwrap_or_else(|| "{}".to_owned());
+    let kept = match text.find("\n  \"directory\": ") {
+        Some(at) => text[..at].trim_end_matches(',').to_owned(),
+        None => text.trim_end().trim_end_matches('}').trim_end().to_owned(),
+    };
+    let separator = if kept.trim_end().ends_with('{') {
+        ""
+    } else {
+        ","
+    };
+    let rewritten = format!("{kept}{separator}\n  \"directory\": {figures}\n}}");
+    serde_json::from_str::<serde_json::Value>(&rewritten).expect("the results stay JSON");
+    std::fs::write(&json, rewritten).expect("write json");
+    let plans_path = results_dir.join(directory_plans_file(scale));
+    std::fs::write(&plans_path, plans).expect("write the directory's plans");
+    let mut section = String::new();
+    crate::report::directory(&mut section, Some(directory), scale.name);
+    let text = std::fs::read_to_string(output).unwrap_or_default();
+    std::fs::write(output, with_section(&text, &section)).expect("write report");
+    println!(
+        "wrote the lead directory's section of {}, and {} and {}",
+        output.display(),
+        json.display(),
+        plans_path.display()
+    );
+}
+
+/// `report` with its "Lead directory" section replaced by `section` (or added before the
+/// evaluator's, or at the end).
+fn with_section(report: &str, section: &str) -> String {
+    const HEADING: &str = "## Lead directory\n";
+    let at_line_start = |heading: &str| {
+        report
+            .match_indices(heading)
+            .find(|(at, _)| *at == 0 || report[..*at].ends_with('\n'))
+            .map(|(at, _)| at)
+    };
+    let (before, after) = match at_line_start(HEADING) {
+        Some(start) => {
+            let rest = &report[start + HEADING.len()..];
+            let end = rest
+                .find("\n## ")
+                .map_or(report.len(), |at| start + HEADING.len() + at + 1);
+            (&report[..start], &report[end..])
+        }
+        None => match at_line_start("## Evaluator\n") {
+            Some(at) => (&report[..at], &report[at..]),
+            None => (report, ""),
+        },
+    };
+    let mut text = before.to_owned();
+    if !text.is_empty() && !text.ends_with("\n\n") {
+        text.push('\n');
+    }
+    text.push_str(section);
+    text.push_str(after);
+    text
 }

@@ -1,6 +1,6 @@
 //! A smoke run of the benchmark tools on a tiny data set, so that they do not rot: `generate`,
-//! `routes` on what it loaded, then `all` with `--drop`. It checks that every benchmark ran and
-//! wrote its report, not how fast anything was.
+//! `routes` on what it loaded, then `all` with `--drop`, then `routes` and `directory` alone. It
+//! checks that every benchmark ran and wrote its report, not how fast anything was.
 
 use std::process::Command;
 
@@ -293,6 +293,15 @@ fn a_tiny_run_measures_every_route_and_writes_the_report() {
         "| message | unflushed |",
         "| status (sent, delivered, read) | flushed |",
         "A status notification over a message notification",
+        "## Lead directory",
+        "| full, every lead new |",
+        "| incremental, 1 % of the leads changed |",
+        "| full again, nothing changed |",
+        "| PostgreSQL alone: the same leads and numbers, two `INSERT ... SELECT` |",
+        "### The listing reads one directory row per shown alert",
+        "| after ANALYZE max_leads, max_lead_phones, max_alerts |",
+        "| after ANALYZE: full again, nothing changed |",
+        "Conditions: autovacuum o",
     ] {
         assert!(
             text.contains(route),
@@ -315,6 +324,40 @@ fn a_tiny_run_measures_every_route_and_writes_the_report() {
     assert!(
         inserted > 0 && inserted <= full_pass["alerts_changed"].as_u64().unwrap(),
         "{floor} {full_pass}"
+    );
+    // The lead directory: every lead of the fake EspoCRM written once, 1 % again, none by the
+    // pass with nothing changed; one upsert per page; the floor wrote the same leads; the
+    // listing probed the directory once per fetched row at most.
+    let directory = &results["directory"];
+    let syncs = directory["syncs"].as_array().unwrap();
+    let leads = directory["leads"].as_u64().unwrap();
+    assert_eq!(leads, 500, "{directory}");
+    let written: Vec<_> = syncs
+        .iter()
+        .map(|s| s["leads_written"].as_u64().unwrap())
+        .collect();
+    assert_eq!(written, [500, 5, 0, 5, 0], "{directory}");
+    for sync in syncs {
+        assert_eq!(sync["outcome"], "ok", "{directory}");
+        assert!(
+            sync["upsert_statements"].as_i64().unwrap() > 0,
+            "{directory}"
+        );
+        assert!(sync["crm_requests"].as_u64().unwrap() > 0, "{directory}");
+    }
+    assert_eq!(
+        syncs[0]["upsert_statements"], 3,
+        "pages of 200: {directory}"
+    );
+    assert_eq!(directory["floor"]["leads"], 500, "{directory}");
+    for listing in directory["listing"].as_array().unwrap() {
+        let probes = listing["directory_probes"].as_u64().unwrap();
+        assert!(probes > 0 && probes <= 51, "{directory}");
+    }
+    assert!(
+        std::fs::read_to_string(dir.join("bench/results/tiny-directory-plans.txt"))
+            .unwrap()
+            .contains("max_leads_pkey"),
     );
     for route in results["routes"].as_array().unwrap() {
         for http in route["http"].as_array().unwrap() {
@@ -411,6 +454,7 @@ fn a_tiny_run_measures_every_route_and_writes_the_report() {
         "| full pass (every lead due) |",
         "| PostgreSQL alone: the full pass's writes |",
         "| alert-evaluator |",
+        "| full, every lead new |",
     ] {
         assert!(rewritten.contains(kept), "{kept} missing:\n{rewritten}");
     }
@@ -418,6 +462,35 @@ fn a_tiny_run_measures_every_route_and_writes_the_report() {
         !rewritten.contains("### POST /api/activities/log"),
         "{rewritten}"
     );
+
+    // The lead directory alone, written into the same report: its section replaced, every other
+    // one kept.
+    max_bench(
+        &database,
+        &[
+            "directory",
+            "--scale",
+            "tiny",
+            "--write",
+            "--output",
+            report_arg,
+        ],
+    );
+    let alone = std::fs::read_to_string(&report).unwrap();
+    assert_eq!(alone.matches("## Lead directory").count(), 1, "{alone}");
+    for kept in [
+        "Measured alone by `max-bench directory --scale tiny --write`",
+        "| full again, nothing changed |",
+        "### POST /webhooks/greenapi (message, then sent, delivered, read)",
+        "| alert-evaluator |",
+    ] {
+        assert!(alone.contains(kept), "{kept} missing:\n{alone}");
+    }
+    assert!(
+        alone.find("## Lead directory") < alone.find("## Evaluator"),
+        "{alone}"
+    );
+    assert!(!database_exists(&format!("{database}_directory")));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
