@@ -4,11 +4,16 @@
 //   <max-alerts api-base="https://max-api.example.com" token="…" refresh-interval="60" lang="fr"></max-alerts>
 //
 // Attributes: api-base (the gateway's base URL; empty for the same origin), token (a bearer token:
-// a user's JWT), refresh-interval (seconds, default 60; 0 turns auto-refresh off), lang (fr, the
+// a user's JWT; better kept out of the markup, see below), refresh-interval (seconds, default 60; 0 turns auto-refresh off), lang (fr, the
 // default, or en). No framework and no build step; its styles live in a shadow root, so nothing
 // leaks in or out. It lists the tenant's active alerts, most urgent first, resolves one with one
 // click (optimistically, putting it back with an error if the call fails), refreshes itself while
 // the page is visible, and catches up as soon as it shows again.
+//
+// A real app whose sign-in refreshes its tokens gives the widget a way to ask, rather than a token
+// in the markup: `widget.getToken = () => auth.currentToken()` (a function returning the token, or
+// a promise of it), called before every request; or the `token` property (`widget.token = t`),
+// which a refresh replaces. Either also works when set before the element is defined.
 
 const STRINGS = {
   fr: {
@@ -24,7 +29,7 @@ const STRINGS = {
     escalatedLabel: 'Escaladée : ouverte depuis plus de 24 heures',
     empty: "R.A.S. aujourd'hui. Ton pipeline est propre.",
     loading: 'Chargement des alertes…',
-    notConfigured: 'Widget non configuré : il lui faut un jeton de connexion (attribut token).',
+    notConfigured: 'Widget non configuré : il lui faut un jeton de connexion (getToken ou token).',
     loadFailed: 'Impossible de charger les alertes pour le moment.',
     unauthorized: 'Session expirée : reconnectez-vous pour voir les alertes.',
     lastUpdated: (time) => `Dernière mise à jour à ${time}.`,
@@ -49,7 +54,7 @@ const STRINGS = {
     escalatedLabel: 'Escalated: open for more than 24 hours',
     empty: 'All clear today. Your pipeline is clean.',
     loading: 'Loading alerts…',
-    notConfigured: 'Widget not configured: it needs a sign-in token (token attribute).',
+    notConfigured: 'Widget not configured: it needs a sign-in token (getToken or token).',
     loadFailed: 'The alerts cannot be loaded right now.',
     unauthorized: 'Session expired: sign in again to see the alerts.',
     lastUpdated: (time) => `Last updated at ${time}.`,
@@ -172,6 +177,8 @@ class MaxAlerts extends HTMLElement {
   }
 
   connectedCallback() {
+    this._adoptProperty('token');
+    this._adoptProperty('getToken');
     document.addEventListener('visibilitychange', this._onVisibility);
     this.refresh();
   }
@@ -202,10 +209,56 @@ class MaxAlerts extends HTMLElement {
     return `${(this.getAttribute('api-base') || '').replace(/\/+$/, '')}${path}`;
   }
 
-  _request(path, options = {}) {
+  /// The token given as a property (`widget.token = …`), else the attribute's.
+  get token() {
+    return this._token ?? this.getAttribute('token');
+  }
+
+  set token(value) {
+    this._token = value || null;
+    if (this.isConnected) this.refresh();
+  }
+
+  /// The host page's way to hand over a fresh token before each request (a function returning
+  /// the token or a promise of it).
+  get getToken() {
+    return this._getToken || null;
+  }
+
+  set getToken(callback) {
+    this._getToken = typeof callback === 'function' ? callback : null;
+    if (this.isConnected) this.refresh();
+  }
+
+  /// A property set on the element before it was defined would hide the accessors: take it over.
+  _adoptProperty(name) {
+    if (Object.prototype.hasOwnProperty.call(this, name)) {
+      const value = this[name];
+      delete this[name];
+      this[name] = value;
+    }
+  }
+
+  _configured() {
+    return Boolean(this._getToken || this.token);
+  }
+
+  async _currentToken() {
+    if (this._getToken) {
+      try {
+        return (await this._getToken()) || '';
+      } catch {
+        return '';
+      }
+    }
+    return this.token || '';
+  }
+
+  async _request(path, options = {}) {
+    const token = await this._currentToken();
     return fetch(this._url(path), {
       ...options,
-      headers: { Accept: 'application/json', Authorization: `Bearer ${this.getAttribute('token')}` },
+      headers: { Accept: 'application/json', Authorization: `Bearer ${token}` },
     });
   }
 
@@ -213,7 +266,7 @@ class MaxAlerts extends HTMLElement {
   async refresh() {
     clearTimeout(this._timer);
     this._timer = null;
-    if (!this.getAttribute('token')) {
+    if (!this._configured()) {
       this._error = this._words.notConfigured;
       this._render();
       return;

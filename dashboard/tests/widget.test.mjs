@@ -171,6 +171,34 @@ test("a lead of the directory is named and links to its page in the CRM; an unkn
   assert.deepEqual(errors, []);
 });
 
+test('a host app hands the token over with getToken, kept out of the markup, and a refreshed one is used', async () => {
+  const token = new URLSearchParams(server.dashboardUrl().split('#')[1]).get('token');
+  // The dashboard without the demo's sign-in: no token anywhere.
+  await page.goto(server.dashboardUrl().split('#')[0]);
+  await expectVisible(widget().getByText('il lui faut un jeton', { exact: false }));
+  server.sql(SEED_INSERT);
+  // The app's sign-in first holds an expired token, then a fresh one.
+  await page.evaluate((fresh) => {
+    window.calls = 0;
+    window.current = 'expired.token.value';
+    document.querySelector('max-alerts').getToken = async () => {
+      window.calls += 1;
+      return window.current;
+    };
+    window.refreshToken = () => { window.current = fresh; };
+  }, token);
+  await expectVisible(widget().getByText('session', { exact: false }));
+  await page.evaluate(() => window.refreshToken());
+  await widget().getByRole('button', { name: 'Actualiser' }).click();
+  await expectVisible(widget().getByText('Test alerte production'));
+  await widget().getByRole('button', { name: "Résoudre l'alerte de test_prod_alert" }).click();
+  await expectVisible(widget().getByRole('status').getByText('Alerte de test_prod_alert résolue.'));
+  assert.ok((await page.evaluate(() => window.calls)) >= 3);
+  assert.equal(await widget().getAttribute('token'), null);
+  assert.equal(server.sql("SELECT resolved_by LIKE 'user:%' FROM max_alerts WHERE lead_id = 'test_prod_alert';"), 't');
+  assert.deepEqual(errors.filter((e) => !e.includes('401')), []);
+});
+
 test('the keyboard alone resolves an alert, and the live region says so', async () => {
   server.sql(SEED_INSERT);
   server.sql(

@@ -94,6 +94,13 @@ pub struct TokenSettings {
     pub audience: Option<String>,
     /// `JWT_ISSUER`: the `iss` users' tokens must carry (not checked when unset).
     pub issuer: Option<String>,
+    /// `JWT_TENANT_CLAIM`, `JWT_USER_CLAIM`, `JWT_ROLE_CLAIM`: the claims (dotted paths for
+    /// nested ones) that hold the tenant, the user and the roles; `JWT_ROLE_SCOPES` maps roles to
+    /// scopes (`tenancy::users::ClaimMapping` reads them; unset: the documented defaults).
+    pub tenant_claim: Option<String>,
+    pub user_claim: Option<String>,
+    pub role_claim: Option<String>,
+    pub role_scopes: Option<String>,
 }
 
 /// Where the users' token secret comes from.
@@ -229,6 +236,10 @@ impl Config {
             },
             audience: var("JWT_AUDIENCE"),
             issuer: var("JWT_ISSUER"),
+            tenant_claim: var("JWT_TENANT_CLAIM"),
+            user_claim: var("JWT_USER_CLAIM"),
+            role_claim: var("JWT_ROLE_CLAIM"),
+            role_scopes: var("JWT_ROLE_SCOPES"),
         };
         let evaluator = EvaluatorSettings {
             timeout: number(

@@ -97,6 +97,28 @@ async fn a_dashboard_user_resolves_with_a_token_and_is_recorded() {
 }
 
 #[tokio::test]
+async fn a_user_signed_in_by_the_max_login_resolves_and_is_recorded_by_its_user_id() {
+    let (test, app) = setup().await;
+    insert_alert(&test, "macrea").await;
+    let as_user = |token: String| {
+        shared::testing::event_with(RESOLVE, |event| {
+            event["headers"]["authorization"] = serde_json::json!(format!("Bearer {token}"));
+        })
+    };
+    // Another tenant's login finds no such alert; a role the platform does not have may not.
+    let other = shared::testing::max_login_token("other", "42", "admin");
+    let (status, _) = status_and_json(resolve_alert::handle(&app, as_user(other)).await);
+    assert_eq!(status, 404);
+    let guest = shared::testing::max_login_token("macrea", "43", "guest");
+    let (status, _) = status_and_json(resolve_alert::handle(&app, as_user(guest)).await);
+    assert_eq!(status, 403);
+    let token = shared::testing::max_login_token("macrea", "42", "user");
+    let (status, body) = status_and_json(resolve_alert::handle(&app, as_user(token)).await);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["alert"]["resolvedBy"], "user:42");
+}
+
+#[tokio::test]
 async fn an_unknown_key_is_a_401_even_for_an_id_that_cannot_exist() {
     let (test, app) = setup().await;
     insert_alert(&test, "macrea").await;

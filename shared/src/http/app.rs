@@ -5,7 +5,7 @@ use lambda_http::Request;
 use super::{ApiError, Caller};
 use crate::config::{Config, ConfigError};
 use crate::db::{Access, Db};
-use crate::tenancy::{Credential, JwtVerifier, Scope, TenantScope};
+use crate::tenancy::{ClaimMapping, Credential, JwtVerifier, Scope, TenantScope};
 
 /// The state of a running function: built in `main`, shared by every invocation.
 #[derive(Clone)]
@@ -25,6 +25,7 @@ impl App {
     pub async fn load(name: &str) -> Result<Self, ConfigError> {
         let config = Config::from_env()?;
         let secrets = crate::secrets::load(&config).await?;
+        let claims = ClaimMapping::from_settings(&config.tokens)?;
         let jwt = secrets
             .jwt_secret
             .map(|secret| {
@@ -33,6 +34,7 @@ impl App {
                     config.tokens.audience.as_deref(),
                     config.tokens.issuer.as_deref(),
                 )
+                .map(|verifier| verifier.with_claims(claims))
                 .map_err(|_| ConfigError::Invalid("JWT_SECRET"))
             })
             .transpose()?;

@@ -22,7 +22,9 @@ pub use keys::{
     ApiKey, EVENTS_FIXTURE_INSTANCE, EVENTS_FIXTURE_KEY, EVENTS_FIXTURE_WEBHOOK_TOKEN,
     PREFIX_SECRET_CHARS, WebhookToken,
 };
-pub use users::{JwtVerifier, MIN_JWT_SECRET_BYTES, TokenRefused, User, UserClaims, WeakSecret};
+pub use users::{
+    ClaimMapping, JwtVerifier, MIN_JWT_SECRET_BYTES, TokenRefused, User, UserClaims, WeakSecret,
+};
 
 use crate::db::{DbError, Opening, OpeningStmt};
 

@@ -284,6 +284,25 @@ pub fn jwt_verifier() -> JwtVerifier {
     JwtVerifier::hs256(TEST_JWT_SECRET, None, None).expect("test secret")
 }
 
+/// A token shaped exactly as the M.A.X. platform's login signs it (HS256; `userId`, `email`,
+/// `role`, `tenantId`, `iat`, `exp`; no `sub`), with the test secret, valid for an hour.
+pub fn max_login_token(tenant_id: &str, user_id: &str, role: &str) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let claims = serde_json::json!({
+        "userId": user_id, "email": format!("{user_id}@example.com"), "role": role,
+        "tenantId": tenant_id, "iat": now, "exp": now + 3600,
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(TEST_JWT_SECRET),
+    )
+    .expect("a signed token")
+}
+
 /// A token for a dashboard user of a tenant, valid for an hour, with the default scopes.
 pub fn user_token(tenant: &str, user: &str) -> String {
     let now = SystemTime::now()
