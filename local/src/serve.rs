@@ -11,7 +11,7 @@ use shared::config::Config;
 use shared::db::Db;
 use shared::evaluator::Evaluator;
 use shared::http::App;
-use shared::tenancy::{ClaimMapping, JwtVerifier, Scope};
+use shared::tenancy::{JwtVerifier, Scope};
 use tokio::net::TcpListener;
 
 use crate::cli::ServeOptions;
@@ -51,16 +51,10 @@ pub async fn serve(options: ServeOptions, config: Config) -> Result<(), Error> {
         ));
     }
     let secret = tokens::secret(&config)?;
-    let claims = ClaimMapping::from_settings(&config.tokens)
+    let verifier = JwtVerifier::from_settings(&config.tokens, Some(&secret))
+        .await
         .map_err(|error| Error::new(error.to_string()))?;
-    let verifier = JwtVerifier::hs256(
-        &secret,
-        config.tokens.audience.as_deref(),
-        config.tokens.issuer.as_deref(),
-    )
-    .map_err(|error| Error::new(error.to_string()))?
-    .with_claims(claims);
-    let app = Arc::new(App::new(db, Some(verifier)));
+    let app = Arc::new(App::new(db, verifier));
 
     let bind = SocketAddr::new(options.bind, options.port);
     let listener = TcpListener::bind(bind)

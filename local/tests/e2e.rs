@@ -142,6 +142,11 @@ impl Server {
         self.request("GET", path, key, &[], None)
     }
 
+    /// `POST /api/alerts/{id}/resolve` with this credential.
+    fn resolve(&self, id: &str, key: Option<&str>) -> Reply {
+        self.request("POST", &format!("/api/alerts/{id}/resolve"), key, &[], None)
+    }
+
     fn post_json(&self, path: &str, key: Option<&str>, body: &str) -> Reply {
         self.request(
             "POST",
@@ -260,13 +265,13 @@ fn the_seed_checklist_passes_end_to_end() {
     let id = alert["id"].as_str().unwrap().to_owned();
 
     // 4.3: resolving sets resolved_at; the alert is gone from the list.
-    let resolved = server.request("POST", &format!("/api/alerts/{id}/resolve"), key, &[], None);
+    let resolved = server.resolve(&id, key);
     assert_eq!(resolved.status, 200, "{}", resolved.json);
     assert!(resolved.json["alert"]["resolvedAt"].is_string());
     let rows = server
         .sql("SELECT resolved_at IS NOT NULL FROM max_alerts WHERE lead_id = 'test_prod_alert';");
     assert!(rows[0].get::<_, bool>(0));
-    let again = server.request("POST", &format!("/api/alerts/{id}/resolve"), key, &[], None);
+    let again = server.resolve(&id, key);
     assert_eq!(again.status, 200);
     assert_eq!(
         again.json["alert"]["resolvedAt"],
@@ -908,13 +913,7 @@ fn dashboard_users_sign_in_with_a_token_and_are_recorded_as_who_resolved() {
         .as_str()
         .unwrap()
         .to_owned();
-    let resolved = server.request(
-        "POST",
-        &format!("/api/alerts/{id}/resolve"),
-        Some(&alice),
-        &[],
-        None,
-    );
+    let resolved = server.resolve(&id, Some(&alice));
     assert_eq!(resolved.status, 200, "{}", resolved.json);
     assert_eq!(resolved.json["alert"]["resolvedBy"], "user:alice@macrea.fr");
 
@@ -939,13 +938,7 @@ fn dashboard_users_sign_in_with_a_token_and_are_recorded_as_who_resolved() {
     .last()
     .unwrap()
     .to_owned();
-    let reply = server.request(
-        "POST",
-        &format!("/api/alerts/{id}/resolve"),
-        Some(&other),
-        &[],
-        None,
-    );
+    let reply = server.resolve(&id, Some(&other));
     assert_eq!((reply.status, error_code(&reply)), (404, "not_found"));
 
     // Tampered tokens are refused.
@@ -1066,6 +1059,77 @@ impl Drop for Bouncer {
 }
 
 #[test]
+fn users_of_an_identity_provider_sign_in_with_its_tokens_beside_the_max_login() {
+    use shared::testing::issuer::{FakeIssuer, TestKey};
+    // A Supabase project signing with an asymmetric key, found by OIDC discovery.
+    let key = TestKey::ec("supabase-2026");
+    let provider = FakeIssuer::start(&[&key]);
+    let issuers = json!([{
+        "issuer": provider.issuer(), "audience": "authenticated",
+        "tenantClaim": "app_metadata.tenant_id", "userClaim": "email",
+        "roleScopes": "authenticated=alerts:read alerts:resolve",
+    }])
+    .to_string();
+    let server = Server::start_configured(&["--evaluate-every", "0"], &|_| {
+        vec![("JWT_ISSUERS", issuers.clone())]
+    });
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = |tenant: &str| {
+        json!({
+            "sub": "5d1e", "email": "sophie@macrea.fr", "role": "authenticated",
+            "app_metadata": {"provider": "email", "tenant_id": tenant},
+            "iss": provider.issuer(), "aud": "authenticated", "iat": now, "exp": now + 600,
+        })
+    };
+    let sophie = key.sign(&claims("macrea"));
+    server.sql(SEED_INSERT);
+    let listed = server.get("/api/alerts/active", Some(&sophie));
+    assert_eq!(listed.status, 200, "{}", listed.json);
+    let id = listed.json["alerts"][0]["id"].as_str().unwrap().to_owned();
+    let resolved = server.resolve(&id, Some(&sophie));
+    assert_eq!(resolved.status, 200, "{}", resolved.json);
+    assert_eq!(
+        resolved.json["alert"]["resolvedBy"],
+        "user:sophie@macrea.fr"
+    );
+    // Another tenant's user does not see it; a forged token is a 401; the demo (HS256) token
+    // still works beside the provider's.
+    let other = key.sign(&claims("other"));
+    let reply = server.resolve(&id, Some(&other));
+    assert_eq!((reply.status, error_code(&reply)), (404, "not_found"));
+    let reply = server.get(
+        "/api/alerts/active",
+        Some(&key.forge_hs256(&claims("macrea"))),
+    );
+    assert_eq!((reply.status, error_code(&reply)), (401, "unauthorized"));
+    let (_, demo) = server.dashboard.split_once("#token=").unwrap();
+    assert_eq!(server.get("/api/alerts/active", Some(demo)).status, 200);
+}
+
+#[test]
+fn a_malformed_issuer_list_stops_serve_at_start_naming_it() {
+    let (_runtime, test) = support::database();
+    let output = Command::new(BIN)
+        .args(["serve", "--port", "0", "--no-demo"])
+        .env("DATABASE_URL", &test.url)
+        .env("JWT_SECRET", JWT_SECRET)
+        .env("JWT_ISSUERS", r#"[{"issuer": "https://idp.example.com"}]"#)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("JWT_ISSUERS is not valid") && stderr.contains("audience"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(JWT_SECRET), "{stderr}");
+}
+
+#[test]
 fn through_a_transaction_mode_pooler_everything_works_and_an_outage_is_a_quick_503_that_heals() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -1115,7 +1179,7 @@ fn through_a_transaction_mode_pooler_everything_works_and_an_outage_is_a_quick_5
     let listed = server.get("/api/alerts/active", key);
     assert_eq!(listed.json["stats"]["high"], 1);
     let id = listed.json["alerts"][0]["id"].as_str().unwrap().to_owned();
-    let resolved = server.request("POST", &format!("/api/alerts/{id}/resolve"), key, &[], None);
+    let resolved = server.resolve(&id, key);
     assert_eq!(resolved.status, 200, "{}", resolved.json);
     assert_eq!(
         server

@@ -94,13 +94,110 @@ pub struct TokenSettings {
     pub audience: Option<String>,
     /// `JWT_ISSUER`: the `iss` users' tokens must carry (not checked when unset).
     pub issuer: Option<String>,
-    /// `JWT_TENANT_CLAIM`, `JWT_USER_CLAIM`, `JWT_ROLE_CLAIM`: the claims (dotted paths for
-    /// nested ones) that hold the tenant, the user and the roles; `JWT_ROLE_SCOPES` maps roles to
-    /// scopes (`tenancy::users::ClaimMapping` reads them; unset: the documented defaults).
-    pub tenant_claim: Option<String>,
-    pub user_claim: Option<String>,
-    pub role_claim: Option<String>,
+    /// `JWT_TENANT_CLAIM`, `JWT_USER_CLAIM`, `JWT_ROLE_CLAIM`, `JWT_ROLE_SCOPES`: how the HS256
+    /// tokens' claims are read.
+    pub claims: ClaimSettings,
+    /// `JWT_ISSUERS`: identity providers whose tokens are signed with published keys (RS256,
+    /// ES256...), verified beside the HS256 ones.
+    pub issuers: Vec<IssuerSettings>,
+}
+
+/// Which claims of a token hold the tenant, the user and the roles (dotted paths for nested
+/// ones), and what each role may do (`owner=alerts:read alerts:resolve;viewer=alerts:read`).
+/// `tenancy::users::ClaimMapping` reads them; unset: the documented defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaimSettings {
+    pub tenant: Option<String>,
+    pub user: Option<String>,
+    pub role: Option<String>,
     pub role_scopes: Option<String>,
+}
+
+/// An identity provider of `JWT_ISSUERS` (a JSON list of objects with these fields, in camel
+/// case): its tokens are verified with the keys it publishes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuerSettings {
+    /// `issuer`: the `iss` its tokens carry, exactly as they write it.
+    pub issuer: String,
+    /// `audience`: the `aud` its tokens must carry (a string, or a list of accepted ones).
+    pub audiences: Vec<String>,
+    /// `jwksUrl`: where its keys are published; unset, OIDC discovery finds them
+    /// (`{issuer}/.well-known/openid-configuration`).
+    pub jwks_url: Option<String>,
+    /// `tenantClaim`, `userClaim`, `roleClaim`, `roleScopes`: as `JWT_*_CLAIM` for HS256 tokens.
+    pub claims: ClaimSettings,
+}
+
+/// An entry of `JWT_ISSUERS` as written.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct IssuerEntry {
+    issuer: String,
+    audience: OneOrMany,
+    #[serde(default)]
+    jwks_url: Option<String>,
+    #[serde(default)]
+    tenant_claim: Option<String>,
+    #[serde(default)]
+    user_claim: Option<String>,
+    #[serde(default)]
+    role_claim: Option<String>,
+    #[serde(default)]
+    role_scopes: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl IssuerSettings {
+    /// The issuers `JWT_ISSUERS` lists: each needs an issuer and at least one audience (a token
+    /// from the same provider for another application must not pass), once each.
+    pub fn parse_list(text: &str) -> Result<Vec<Self>, ConfigError> {
+        let malformed = |reason: String| ConfigError::Malformed {
+            name: "JWT_ISSUERS",
+            reason,
+        };
+        let entries: Vec<IssuerEntry> =
+            serde_json::from_str(text).map_err(|error| malformed(error.to_string()))?;
+        let mut issuers: Vec<Self> = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let issuer = entry.issuer.trim().to_owned();
+            if issuer.is_empty() {
+                return Err(malformed("an issuer is blank".into()));
+            }
+            let audiences: Vec<String> = match entry.audience {
+                OneOrMany::One(audience) => vec![audience],
+                OneOrMany::Many(audiences) => audiences,
+            }
+            .into_iter()
+            .map(|audience| audience.trim().to_owned())
+            .filter(|audience| !audience.is_empty())
+            .collect();
+            if audiences.is_empty() {
+                return Err(malformed(format!("{issuer}: no audience")));
+            }
+            if issuers.iter().any(|known| known.issuer == issuer) {
+                return Err(malformed(format!("{issuer} is listed twice")));
+            }
+            let blank_is_unset = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
+            issuers.push(Self {
+                issuer,
+                audiences,
+                jwks_url: blank_is_unset(entry.jwks_url),
+                claims: ClaimSettings {
+                    tenant: blank_is_unset(entry.tenant_claim),
+                    user: blank_is_unset(entry.user_claim),
+                    role: blank_is_unset(entry.role_claim),
+                    role_scopes: blank_is_unset(entry.role_scopes),
+                },
+            });
+        }
+        Ok(issuers)
+    }
 }
 
 /// Where the users' token secret comes from.
@@ -160,6 +257,11 @@ impl<T> fmt::Debug for Secret<T> {
 pub enum ConfigError {
     Missing(&'static str),
     Invalid(&'static str),
+    /// A structured setting that cannot be read, and why (the reason names no secret).
+    Malformed {
+        name: &'static str,
+        reason: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -167,6 +269,7 @@ impl fmt::Display for ConfigError {
         match self {
             ConfigError::Missing(name) => write!(f, "{name} is not set"),
             ConfigError::Invalid(name) => write!(f, "{name} is not valid"),
+            ConfigError::Malformed { name, reason } => write!(f, "{name} is not valid: {reason}"),
         }
     }
 }
@@ -236,10 +339,16 @@ impl Config {
             },
             audience: var("JWT_AUDIENCE"),
             issuer: var("JWT_ISSUER"),
-            tenant_claim: var("JWT_TENANT_CLAIM"),
-            user_claim: var("JWT_USER_CLAIM"),
-            role_claim: var("JWT_ROLE_CLAIM"),
-            role_scopes: var("JWT_ROLE_SCOPES"),
+            claims: ClaimSettings {
+                tenant: var("JWT_TENANT_CLAIM"),
+                user: var("JWT_USER_CLAIM"),
+                role: var("JWT_ROLE_CLAIM"),
+                role_scopes: var("JWT_ROLE_SCOPES"),
+            },
+            issuers: var("JWT_ISSUERS")
+                .map(|text| IssuerSettings::parse_list(&text))
+                .transpose()?
+                .unwrap_or_default(),
         };
         let evaluator = EvaluatorSettings {
             timeout: number(
@@ -363,6 +472,41 @@ mod tests {
                 .database
                 .is_none()
         );
+    }
+
+    #[test]
+    fn issuers_are_a_json_list_each_with_an_audience() {
+        let issuers = |text| config(&[("JWT_ISSUERS", text)]).map(|c| c.tokens.issuers);
+        let listed = issuers(
+            r#"[{"issuer": "https://idp.test/", "audience": "app", "tenantClaim": "custom:tenant"},
+                {"issuer": "https://other.test", "audience": ["a", "b"], "jwksUrl": "https://other.test/keys"}]"#,
+        )
+        .unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].issuer, "https://idp.test/");
+        assert_eq!(listed[0].audiences, ["app"]);
+        assert_eq!(listed[0].claims.tenant.as_deref(), Some("custom:tenant"));
+        assert_eq!(listed[0].jwks_url, None);
+        assert_eq!(listed[1].audiences, ["a", "b"]);
+        assert_eq!(
+            listed[1].jwks_url.as_deref(),
+            Some("https://other.test/keys")
+        );
+        assert_eq!(issuers(" ").unwrap(), []);
+        for bad in [
+            "{}",
+            r#"[{"issuer": "https://idp.test"}]"#,
+            r#"[{"issuer": "https://idp.test", "audience": []}]"#,
+            r#"[{"issuer": " ", "audience": "app"}]"#,
+            r#"[{"issuer": "https://idp.test", "audience": "app", "tenantclaim": "t"}]"#,
+            r#"[{"issuer": "https://a.test", "audience": "x"}, {"issuer": "https://a.test", "audience": "y"}]"#,
+        ] {
+            let error = issuers(bad).unwrap_err();
+            assert!(
+                error.to_string().starts_with("JWT_ISSUERS is not valid"),
+                "{bad}: {error}"
+            );
+        }
     }
 
     #[test]

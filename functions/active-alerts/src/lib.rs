@@ -27,7 +27,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn active_alerts(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     http::expect_method(req, &Method::GET, "GET")?;
-    let caller = app.caller(req)?;
+    let caller = app.caller(req).await?;
     let query = http::alerts::list_query(req.query_string_parameters_ref());
     let (scope, query) = app
         .authorize_input(&caller, Scope::ReadAlerts, query)

@@ -99,3 +99,48 @@ async fn at_cold_start_the_binary_reads_its_secrets_from_secrets_manager_and_log
         assert!(!logs.contains(secret), "a secret reached the logs: {logs}");
     }
 }
+
+#[tokio::test]
+async fn at_cold_start_the_binary_fetches_its_issuers_keys_and_verifies_their_users_tokens() {
+    use shared::testing::issuer::{FakeIssuer, TestKey};
+    let test = TestDb::new().await;
+    let key = TestKey::rsa("pool-key");
+    let pool = FakeIssuer::start(&[&key]);
+    let issuers = serde_json::json!([{
+        "issuer": pool.issuer(), "audience": "dashboard-client",
+        "tenantClaim": "custom:tenant", "roleClaim": "cognito:groups",
+        "roleScopes": "sales=alerts:read alerts:resolve",
+    }])
+    .to_string();
+    let api = RuntimeApi::start().await;
+    // No HS256 secret: the issuer alone signs users in.
+    let function = FunctionProcess::start(
+        env!("CARGO_BIN_EXE_active-alerts"),
+        &api,
+        &[("DATABASE_URL", &test.url), ("JWT_ISSUERS", &issuers)],
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = serde_json::json!({
+        "sub": "0f9c", "custom:tenant": "macrea", "cognito:groups": ["sales"],
+        "iss": pool.issuer(), "aud": "dashboard-client", "iat": now, "exp": now + 600,
+    });
+    let as_user = |token: &str| {
+        let mut event: serde_json::Value = serde_json::from_str(ACTIVE).unwrap();
+        event["headers"]["authorization"] = serde_json::json!(format!("Bearer {token}"));
+        event.to_string()
+    };
+    let token = key.sign(&claims);
+    let (status, body) = gateway_response(&api.invoke(&as_user(&token)).await.response());
+    assert_eq!(status, 200, "{body}");
+    let forged = key.forge_hs256(&claims);
+    let (status, _) = gateway_response(&api.invoke(&as_user(&forged)).await.response());
+    assert_eq!(status, 401);
+    // Fetched once, at cold start (discovery, then the key set).
+    assert_eq!((pool.discovery_fetches(), pool.jwks_fetches()), (1, 1));
+    let logs = function.stop();
+    assert!(logs.contains("issuer keys fetched"), "{logs}");
+    assert!(!logs.contains(&token) && !logs.contains(&forged), "{logs}");
+}

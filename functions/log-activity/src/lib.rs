@@ -31,7 +31,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn log_activity(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     http::expect_method(req, &Method::POST, "POST")?;
-    let caller = app.caller(req)?;
+    let caller = app.caller(req).await?;
     let new = body::json::<LogActivityBody>(req).and_then(|body| {
         body.into_activity(
             http::header(req, "idempotency-key")?,

@@ -24,7 +24,7 @@ fn not_found() -> ApiError {
 
 async fn resolve_alert(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     http::expect_method(req, &Method::POST, "POST")?;
-    let caller = app.caller(req)?;
+    let caller = app.caller(req).await?;
     let id = body::optional_json(req).and_then(|()| {
         // An id that cannot exist is as unknown as one that does not.
         req.path_parameters_ref()

@@ -119,6 +119,60 @@ async fn a_user_signed_in_by_the_max_login_resolves_and_is_recorded_by_its_user_
 }
 
 #[tokio::test]
+async fn a_user_of_an_identity_provider_resolves_beside_the_max_login_and_is_recorded() {
+    use shared::config::{ClaimSettings, IssuerSettings};
+    use shared::testing::issuer::{FakeIssuer, TestKey};
+    let test = TestDb::new().await;
+    insert_alert(&test, "macrea").await;
+    // A Cognito user pool during a migration from the M.A.X. login: both are accepted, each read
+    // with its own claims.
+    let key = TestKey::rsa("pool-key");
+    let pool = FakeIssuer::start(&[&key]);
+    let settings = IssuerSettings {
+        issuer: pool.issuer(),
+        audiences: vec!["dashboard-client".into()],
+        jwks_url: None,
+        claims: ClaimSettings {
+            tenant: Some("custom:tenant".into()),
+            user: Some("email".into()),
+            role: Some("cognito:groups".into()),
+            role_scopes: Some("sales=alerts:read alerts:resolve".into()),
+        },
+    };
+    let verifier = shared::testing::jwt_verifier()
+        .with_issuer(&settings, Default::default())
+        .await
+        .unwrap();
+    let app = App::new(test.db(), Some(verifier));
+    let as_user = |token: String| {
+        shared::testing::event_with(RESOLVE, |event| {
+            event["headers"]["authorization"] = serde_json::json!(format!("Bearer {token}"));
+        })
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = serde_json::json!({
+        "sub": "0f9c", "email": "sophie@macrea.fr", "custom:tenant": "macrea",
+        "cognito:groups": ["sales"], "token_use": "id", "iss": pool.issuer(),
+        "aud": "dashboard-client", "iat": now, "exp": now + 600,
+    });
+    // The classic forgery (HS256 keyed with the published key) is a 401 with a JSON error.
+    let (status, body) =
+        status_and_json(resolve_alert::handle(&app, as_user(key.forge_hs256(&claims))).await);
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"]["message"], "Invalid or expired token.");
+    let (status, body) =
+        status_and_json(resolve_alert::handle(&app, as_user(key.sign(&claims))).await);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["alert"]["resolvedBy"], "user:sophie@macrea.fr");
+    let login = shared::testing::max_login_token("macrea", "42", "user");
+    let (status, _) = status_and_json(resolve_alert::handle(&app, as_user(login)).await);
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
 async fn an_unknown_key_is_a_401_even_for_an_id_that_cannot_exist() {
     let (test, app) = setup().await;
     insert_alert(&test, "macrea").await;

@@ -31,7 +31,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn upsert_leads(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     http::expect_method(req, &Method::POST, "POST")?;
-    let caller = app.caller(req)?;
+    let caller = app.caller(req).await?;
     let leads = body::json_up_to::<BatchBody>(req, MAX_BATCH_BODY_BYTES)
         .and_then(|body| body.into_leads(OffsetDateTime::now_utc()));
     let (scope, leads) = app

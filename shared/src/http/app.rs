@@ -5,7 +5,7 @@ use lambda_http::Request;
 use super::{ApiError, Caller};
 use crate::config::{Config, ConfigError};
 use crate::db::{Access, Db};
-use crate::tenancy::{ClaimMapping, Credential, JwtVerifier, Scope, TenantScope};
+use crate::tenancy::{Credential, JwtVerifier, Scope, TenantScope};
 
 /// The state of a running function: built in `main`, shared by every invocation.
 #[derive(Clone)]
@@ -21,30 +21,25 @@ impl App {
     }
 
     /// Cold start of the function `name`: reads the configuration and the secrets, builds the
-    /// pool and the token verifier.
+    /// pool and the token verifier (fetching the identity providers' keys).
     pub async fn load(name: &str) -> Result<Self, ConfigError> {
         let config = Config::from_env()?;
         let secrets = crate::secrets::load(&config).await?;
-        let claims = ClaimMapping::from_settings(&config.tokens)?;
-        let jwt = secrets
-            .jwt_secret
-            .map(|secret| {
-                JwtVerifier::hs256(
-                    secret.expose(),
-                    config.tokens.audience.as_deref(),
-                    config.tokens.issuer.as_deref(),
-                )
-                .map(|verifier| verifier.with_claims(claims))
-                .map_err(|_| ConfigError::Invalid("JWT_SECRET"))
-            })
-            .transpose()?;
+        let jwt = JwtVerifier::from_settings(
+            &config.tokens,
+            secrets
+                .jwt_secret
+                .as_ref()
+                .map(|secret| secret.expose().as_slice()),
+        )
+        .await?;
         let db = Db::connect_lazily(secrets.database, &config.pool, name)?;
         Ok(Self::new(db, jwt))
     }
 
     /// The caller of a request (401 when it has no usable credential).
-    pub fn caller(&self, req: &Request) -> Result<Caller, ApiError> {
-        Caller::from_request(req, self.jwt.as_ref())
+    pub async fn caller(&self, req: &Request) -> Result<Caller, ApiError> {
+        Caller::from_request(req, self.jwt.as_ref()).await
     }
 
     /// The tenant scope under which a caller's work on `input` runs, and the input. The caller is

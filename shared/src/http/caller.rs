@@ -16,7 +16,7 @@ pub struct Caller {
 impl Caller {
     /// Reads `Authorization: Bearer ...` and `X-Tenant`. No credential, or one that cannot be
     /// valid, is a 401; an API key's validity is decided with the request's work, a token's here.
-    pub fn from_request(req: &Request, jwt: Option<&JwtVerifier>) -> Result<Self, ApiError> {
+    pub async fn from_request(req: &Request, jwt: Option<&JwtVerifier>) -> Result<Self, ApiError> {
         let authorization = header(req, "authorization")?.ok_or_else(|| {
             ApiError::unauthorized(
                 "Missing credential: send Authorization: Bearer <API key or token>.",
@@ -35,7 +35,7 @@ impl Caller {
         let credential = if ApiKey::looks_like_one(token) {
             Credential::ApiKey(ApiKey::parse(token).ok_or_else(refused)?)
         } else {
-            Credential::User(jwt.ok_or_else(refused)?.verify(token)?)
+            Credential::User(jwt.ok_or_else(refused)?.verify(token).await?)
         };
         let requested_tenant = header(req, "x-tenant")?.map(str::to_owned);
         Ok(Self {

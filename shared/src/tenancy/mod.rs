@@ -1,4 +1,5 @@
-//! Who acts, for which tenant: tenant ids, scopes, API keys, users' tokens, and how a transaction
+//! Who acts, for which tenant: tenant ids, scopes, API keys, users' tokens (and their issuers'
+//! published keys, `jwks`), and how a transaction
 //! gets its tenant.
 //!
 //! Every transaction of a request first switches to the role `max_app` (which Row Level Security
@@ -11,6 +12,7 @@
 //!
 //! [`TenantScope`] is that choice; `crate::db` sends its opening statement first.
 
+pub mod jwks;
 mod keys;
 mod users;
 
@@ -23,7 +25,8 @@ pub use keys::{
     PREFIX_SECRET_CHARS, WebhookToken,
 };
 pub use users::{
-    ClaimMapping, JwtVerifier, MIN_JWT_SECRET_BYTES, TokenRefused, User, UserClaims, WeakSecret,
+    CLOCK_LEEWAY_SECS, ClaimField, ClaimMapping, JwtVerifier, MIN_JWT_SECRET_BYTES, TokenRefused,
+    User, UserClaims, WeakSecret,
 };
 
 use crate::db::{DbError, Opening, OpeningStmt};

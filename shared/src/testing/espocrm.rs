@@ -2,28 +2,21 @@
 //! `X-Api-Key` authentication, `maxSize`/`offset` paging, `orderBy`/`order`, `where[i]` filters
 //! and `select`. It can also fail on demand ([`Fault`]) and records every request it received.
 //!
-//! It runs on a thread of its own with its own runtime, so a test may call a blocking client from
-//! anywhere (even a current-thread runtime) without starving it. It does not use the client's
-//! types, so it builds without the `crm` feature.
+//! It runs as a [`LoopbackServer`]. It does not use the client's types, so it builds without the
+//! `crm` feature.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper::body::Incoming;
+use hyper::{Method, Request};
 use serde_json::{Map, Value, json};
 use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
-use tokio::sync::oneshot;
+
+use super::loopback::{Answer, LoopbackServer, answer};
 
 /// EspoCRM's datetimes: UTC, to the second.
 const DATETIME: &[FormatItem<'static>] =
@@ -35,10 +28,8 @@ const MAX_MAX_SIZE: usize = 200;
 
 /// A running fake EspoCRM; stops (thread and runtime) when dropped.
 pub struct FakeEspoCrm {
-    address: SocketAddr,
+    server: LoopbackServer,
     state: Arc<Mutex<State>>,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
 }
 
 /// A lead as the fake stores it.
@@ -129,53 +120,20 @@ struct State {
 impl FakeEspoCrm {
     /// Starts a fake that accepts `api_key` only.
     pub fn start(api_key: &str) -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let address = listener.local_addr().expect("address");
-        listener.set_nonblocking(true).expect("non-blocking");
         let state = Arc::new(Mutex::new(State {
             api_key: api_key.to_owned(),
             leads: BTreeMap::new(),
             faults: VecDeque::new(),
             requests: Vec::new(),
         }));
-        let (shutdown, mut stop) = oneshot::channel::<()>();
         let served = state.clone();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                loop {
-                    tokio::select! {
-                        _ = &mut stop => break,
-                        accepted = listener.accept() => {
-                            let Ok((stream, _)) = accepted else { continue };
-                            let state = served.clone();
-                            tokio::spawn(async move {
-                                let service = service_fn(move |req| handle(state.clone(), req));
-                                let _ = http1::Builder::new()
-                                    .serve_connection(TokioIo::new(stream), service)
-                                    .await;
-                            });
-                        }
-                    }
-                }
-            });
-            // Dropping the runtime cancels the connections still open (a delayed answer too).
-        });
-        Self {
-            address,
-            state,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
-        }
+        let server = LoopbackServer::start(move |req| handle(served.clone(), req));
+        Self { server, state }
     }
 
     /// The base URL, as an EspoCRM instance's address: `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        self.server.url()
     }
 
     /// Inserts a lead, or replaces the one with its id (keeping its creation time).
@@ -219,20 +177,7 @@ impl FakeEspoCrm {
     }
 }
 
-impl Drop for FakeEspoCrm {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-type Answer = Response<Full<Bytes>>;
-
-async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Answer, Infallible> {
+async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Answer {
     let path = req.uri().path().to_owned();
     let query: Vec<(String, String)> =
         url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
@@ -255,44 +200,32 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Answ
         state.faults.pop_front()
     };
     match fault {
-        Some(Fault::Status(status)) => return Ok(answer(status, "")),
+        Some(Fault::Status(status)) => return answer(status, ""),
         Some(Fault::TooManyRequests { retry_after_secs }) => {
             let mut response = answer(429, "");
             response.headers_mut().insert(
                 "retry-after",
                 retry_after_secs.to_string().parse().expect("header value"),
             );
-            return Ok(response);
+            return response;
         }
-        Some(Fault::MalformedJson) => return Ok(answer(200, "{\"total\": 3, \"list\": [{\"id\"")),
+        Some(Fault::MalformedJson) => return answer(200, "{\"total\": 3, \"list\": [{\"id\""),
         Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
         None => {}
     }
     if req.method() != Method::GET || path != "/api/v1/Lead" {
-        return Ok(answer(404, ""));
+        return answer(404, "");
     }
     let state = state
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     if api_key.as_deref() != Some(state.api_key.as_str()) {
-        return Ok(answer(401, ""));
+        return answer(401, "");
     }
-    Ok(match list(&state, &query) {
+    match list(&state, &query) {
         Ok(body) => answer(200, &body.to_string()),
         Err(status) => answer(status, ""),
-    })
-}
-
-fn answer(status: u16, body: &str) -> Answer {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_owned())));
-    *response.status_mut() = hyper::StatusCode::from_u16(status).expect("status");
-    if !body.is_empty() {
-        response.headers_mut().insert(
-            "content-type",
-            "application/json".parse().expect("header value"),
-        );
     }
-    response
 }
 
 /// One `where[i]` clause.

@@ -2,7 +2,9 @@
 //! sample events; running a function's binary as Lambda does (`lambda`).
 
 pub mod espocrm;
+pub mod issuer;
 pub mod lambda;
+pub mod loopback;
 pub mod proxy;
 
 use std::time::{SystemTime, UNIX_EPOCH};
