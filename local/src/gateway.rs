@@ -312,6 +312,8 @@ async fn forward(
         "log-activity" => log_activity::handle(&app, request).await,
         "active-alerts" => active_alerts::handle(&app, request).await,
         "resolve-alert" => resolve_alert::handle(&app, request).await,
+        "acknowledge-alert" => acknowledge_alert::handle(&app, request).await,
+        "alert-history" => alert_history::handle(&app, request).await,
         "whatsapp-webhook" => whatsapp_webhook::handle(&app, request).await,
         "upsert-leads" => upsert_leads::handle(&app, request).await,
         other => {

@@ -676,6 +676,26 @@ fn the_openapi_document_matches_the_served_routes_and_statuses() {
     server.get("/api/alerts/active?limit=0", key);
     server.get("/api/alerts/active", None);
     server.request("GET", "/api/alerts/active", key, &[("x-tenant", "x")], None);
+    let acknowledge = format!("/api/alerts/{id}/acknowledge");
+    let writer = server.create_key("macrea", "activities:write");
+    server.post_json(&acknowledge, key, r#"{"comment": "J'appelle"}"#);
+    server.post_json(&acknowledge, key, r#"{"comment": 3}"#);
+    server.post_json(&acknowledge, None, "");
+    server.post_json(&acknowledge, Some(&reader), "");
+    server.post_json("/api/alerts/nope/acknowledge", key, "");
+    server.post_json(&acknowledge, key, &big);
+    server.request(
+        "POST",
+        &acknowledge,
+        key,
+        &[],
+        Some(("text/plain", b"x".to_vec())),
+    );
+    let history = format!("/api/alerts/{id}");
+    server.get(&history, Some(&reader));
+    server.get(&history, None);
+    server.get(&history, Some(&writer));
+    server.get("/api/alerts/nope", key);
     server.request("POST", &resolve, Some(&reader), &[], None);
     server.request("POST", &resolve, key, &[], None);
     server.request("POST", "/api/alerts/nope/resolve", key, &[], None);

@@ -11,6 +11,7 @@ use shared::config::EvaluatorSettings;
 use shared::db::Db;
 use shared::evaluator::{self, Evaluator, Summary};
 use shared::http::activities::LogActivityBody;
+use shared::parse::Parse;
 use shared::rules;
 use shared::tenancy::{TenantId, TenantScope};
 use shared::testing::{SEED_INSERT, TestDb};
@@ -561,6 +562,83 @@ async fn high_alerts_left_open_for_24_hours_are_escalated() {
     assert_eq!(page.stats.escalated, 1);
     let alerts = page.alerts().unwrap();
     assert!(alerts[0].escalated && alerts[0].escalated_at.is_some());
+}
+
+#[tokio::test]
+async fn every_transition_of_an_alert_is_in_its_history_whoever_made_it() {
+    let w = World::new().await;
+    w.log("t", "urgent", RECEIVED_WHATSAPP, 5 * HOUR).await;
+    w.evaluate().await;
+    // A day later: reworded ("il y a 1 jour") and escalated, in one pass.
+    w.travel_and_evaluate("1 day").await;
+    let tenant = TenantId::parse("t").unwrap();
+    let scope = TenantScope::Verified(&tenant);
+    let id = alerts::list_active(&w.db, &scope, &ListQuery::default())
+        .await
+        .unwrap()
+        .alerts()
+        .unwrap()[0]
+        .id;
+    let comment = shared::alerts::Comment::parse("Je la rappelle ce matin").unwrap();
+    let row = alerts::acknowledge(&w.db, &scope, id, "user:sophie", Some(&comment))
+        .await
+        .unwrap()
+        .unwrap();
+    let alert = row.alert().unwrap();
+    assert_eq!(alert.acknowledged_by, Some("user:sophie"));
+    assert_eq!(alert.acknowledgement, Some("Je la rappelle ce matin"));
+    assert!(alert.resolved_at.is_none(), "acknowledging keeps it active");
+    // Acknowledging again changes nothing; answering the lead resolves it automatically.
+    let again = alerts::acknowledge(&w.db, &scope, id, "user:marc", None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.alert().unwrap().acknowledged_by, Some("user:sophie"));
+    w.log("t", "urgent", SENT_WHATSAPP, 0).await;
+    w.evaluate().await;
+
+    let (alert, history) = alerts::with_history(&w.db, &scope, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(alert.alert().unwrap().resolution, Some("auto"));
+    let events: Vec<_> = history.iter().map(|e| e.event().unwrap()).collect();
+    let summary: Vec<_> = events
+        .iter()
+        .map(|e| (e.kind, e.actor, e.comment, e.resolution))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("raised", None, None, None),
+            ("reworded", None, None, None),
+            ("escalated", None, None, None),
+            (
+                "acknowledged",
+                Some("user:sophie"),
+                Some("Je la rappelle ce matin"),
+                None
+            ),
+            ("resolved", None, None, Some("auto")),
+        ]
+    );
+    assert_eq!(
+        events[0].message,
+        "Le lead a écrit il y a 5 heures, sans réponse"
+    );
+    assert_eq!(
+        events[1].message,
+        "Le lead a écrit il y a 1 jour, sans réponse"
+    );
+    assert!(events.windows(2).all(|pair| pair[0].at <= pair[1].at));
+    // Another tenant sees neither the alert nor its history.
+    let other = TenantId::parse("u").unwrap();
+    assert!(
+        alerts::with_history(&w.db, &TenantScope::Verified(&other), id)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]

@@ -316,6 +316,47 @@ async fn without_a_tenant_setting_the_functions_role_sees_nothing() {
 }
 
 #[tokio::test]
+async fn an_alert_s_history_is_only_ever_added_to_and_only_for_its_own_tenant() {
+    let test = TestDb::new().await;
+    let owner = test.owner().await;
+    insert_alert(&owner, "tenant-a", "lead-a1", "high").await;
+    insert_alert(&owner, "tenant-b", "lead-b1", "high").await;
+    let db = test.db();
+    let tenant = TenantId::parse("tenant-a").unwrap();
+    let run = |sql: &'static str| {
+        let db = db.clone();
+        let tenant = tenant.clone();
+        async move {
+            db.run(
+                &TenantScope::Verified(&tenant),
+                Access::ReadWrite,
+                &[Stmt { sql, params: &[] }],
+            )
+            .await
+        }
+    };
+    // The functions' role sees its tenant's history, cannot change or delete it, and cannot
+    // write history for another tenant.
+    let rows = run("SELECT kind FROM max_alert_events").await.unwrap();
+    assert_eq!(rows[0].len(), 1);
+    for sql in [
+        "UPDATE max_alert_events SET comment = 'rewritten'",
+        "DELETE FROM max_alert_events",
+        "INSERT INTO max_alert_events (tenant_id, alert_id, at, kind, severity, message)
+         SELECT 'tenant-b', gen_random_uuid(), now(), 'resolved', 'high', 'forged'",
+    ] {
+        let error = run(sql).await.unwrap_err();
+        assert_eq!(error.sqlstate(), Some("42501"), "{sql}: {error}");
+    }
+    let events: i64 = owner
+        .query_one("SELECT count(*) FROM max_alert_events", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(events, 2, "one `raised` per alert, nothing else");
+}
+
+#[tokio::test]
 async fn a_tenant_cannot_write_rows_of_another_tenant() {
     let test = TestDb::new().await;
     let db = test.db();

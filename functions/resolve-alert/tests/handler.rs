@@ -1,35 +1,16 @@
 //! The handler, fed the sample events of `events/`, against a real database.
 
 use shared::http::App;
-use shared::testing::{TestDb, UNKNOWN_KEY, event, event_as, status_and_json};
+use shared::testing::{TestDb, UNKNOWN_KEY, event, event_as, events_app, status_and_json};
+
+use shared::testing::EVENTS_ALERT_ID as ALERT_ID;
 
 const RESOLVE: &str = include_str!("../../../events/resolve-alert.json");
-/// The alert id in `events/resolve-alert.json`.
-const ALERT_ID: &str = "3f1e2d4c-5b6a-4978-8a9b-0c1d2e3f4a5b";
-
-async fn setup() -> (TestDb, App) {
-    let test = TestDb::new().await;
-    test.register_events_key().await;
-    let app = App::new(test.db(), Some(shared::testing::jwt_verifier()));
-    (test, app)
-}
-
-async fn insert_alert(test: &TestDb, tenant: &str) {
-    test.owner()
-        .await
-        .execute(
-            "INSERT INTO max_alerts (id, tenant_id, lead_id, type, severity, message)
-             VALUES ($1::text::uuid, $2, 'lead_1', 'NoContact7d', 'high', 'Aucun contact depuis 9 jours')",
-            &[&ALERT_ID, &tenant],
-        )
-        .await
-        .unwrap();
-}
 
 #[tokio::test]
 async fn resolving_sets_resolved_at_and_is_harmless_twice() {
-    let (test, app) = setup().await;
-    insert_alert(&test, "macrea").await;
+    let (test, app) = events_app().await;
+    test.insert_events_alert("macrea").await;
     let (status, first) = status_and_json(resolve_alert::handle(&app, event(RESOLVE)).await);
     assert_eq!(status, 200, "{first}");
     assert_eq!(first["success"], true);
@@ -60,7 +41,7 @@ async fn resolving_sets_resolved_at_and_is_harmless_twice() {
 
 #[tokio::test]
 async fn unknown_malformed_and_foreign_ids_are_all_not_found() {
-    let (test, app) = setup().await;
+    let (test, app) = events_app().await;
     let (status, body) = status_and_json(resolve_alert::handle(&app, event(RESOLVE)).await);
     assert_eq!(
         (status, body["error"]["code"].as_str()),
@@ -70,7 +51,7 @@ async fn unknown_malformed_and_foreign_ids_are_all_not_found() {
     let (status, _) = status_and_json(resolve_alert::handle(&app, event(malformed)).await);
     assert_eq!(status, 404);
     // Another tenant's alert with that very id: 404 as well, and left unresolved.
-    insert_alert(&test, "another-tenant").await;
+    test.insert_events_alert("another-tenant").await;
     let (status, _) = status_and_json(resolve_alert::handle(&app, event(RESOLVE)).await);
     assert_eq!(status, 404);
     let open: bool = test
@@ -85,8 +66,8 @@ async fn unknown_malformed_and_foreign_ids_are_all_not_found() {
 
 #[tokio::test]
 async fn a_dashboard_user_resolves_with_a_token_and_is_recorded() {
-    let (test, app) = setup().await;
-    insert_alert(&test, "macrea").await;
+    let (test, app) = events_app().await;
+    test.insert_events_alert("macrea").await;
     let token = shared::testing::user_token("macrea", "alice");
     let request = shared::testing::event_with(RESOLVE, |event| {
         event["headers"]["authorization"] = serde_json::json!(format!("Bearer {token}"));
@@ -98,8 +79,8 @@ async fn a_dashboard_user_resolves_with_a_token_and_is_recorded() {
 
 #[tokio::test]
 async fn a_user_signed_in_by_the_max_login_resolves_and_is_recorded_by_its_user_id() {
-    let (test, app) = setup().await;
-    insert_alert(&test, "macrea").await;
+    let (test, app) = events_app().await;
+    test.insert_events_alert("macrea").await;
     let as_user = |token: String| {
         shared::testing::event_with(RESOLVE, |event| {
             event["headers"]["authorization"] = serde_json::json!(format!("Bearer {token}"));
@@ -123,7 +104,7 @@ async fn a_user_of_an_identity_provider_resolves_beside_the_max_login_and_is_rec
     use shared::config::{ClaimSettings, IssuerSettings};
     use shared::testing::issuer::{FakeIssuer, TestKey};
     let test = TestDb::new().await;
-    insert_alert(&test, "macrea").await;
+    test.insert_events_alert("macrea").await;
     // A Cognito user pool during a migration from the M.A.X. login: both are accepted, each read
     // with its own claims.
     let key = TestKey::rsa("pool-key");
@@ -174,8 +155,8 @@ async fn a_user_of_an_identity_provider_resolves_beside_the_max_login_and_is_rec
 
 #[tokio::test]
 async fn an_unknown_key_is_a_401_even_for_an_id_that_cannot_exist() {
-    let (test, app) = setup().await;
-    insert_alert(&test, "macrea").await;
+    let (test, app) = events_app().await;
+    test.insert_events_alert("macrea").await;
     for file in [
         RESOLVE,
         include_str!("../../../events/resolve-alert-malformed-id.json"),

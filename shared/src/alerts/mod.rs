@@ -1,6 +1,10 @@
-//! Alerts: a tenant's open alerts, listed most urgent first ([`list_active`]), and resolving one
-//! by hand ([`resolve`]). The rules that raise and clear them are in `crate::rules`.
+//! Alerts: a tenant's open alerts, listed most urgent first ([`list_active`]), one alert with its
+//! history ([`with_history`]), acknowledging one ([`acknowledge`]) and resolving one by hand
+//! ([`resolve`]). The rules that raise and clear them are in `crate::rules`; the history is
+//! written by the database (migrations/V10).
 
+mod acknowledge;
+mod history;
 mod list;
 mod resolve;
 
@@ -12,6 +16,8 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Json;
 use uuid::Uuid;
 
+pub use acknowledge::{ACKNOWLEDGE, Comment, MAX_COMMENT_CHARS, acknowledge};
+pub use history::{ALERT, Event, EventRow, HISTORY, with_history};
 pub use list::{
     ACTIVE_ALERTS, ACTIVE_ALERTS_OF_LEAD, Cursor, DEFAULT_LIMIT, ListQuery, MAX_LIMIT, Page, STATS,
     list_active,
@@ -77,6 +83,11 @@ pub struct Alert<'a> {
     pub escalated: bool,
     #[serde(with = "time::serde::rfc3339::option")]
     pub escalated_at: Option<OffsetDateTime>,
+    /// When someone said they are on it, who, and their comment; the alert stays active.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub acknowledged_at: Option<OffsetDateTime>,
+    pub acknowledged_by: Option<&'a str>,
+    pub acknowledgement: Option<&'a str>,
 }
 
 /// JSON passed through as the database stored it (`jsonb`, read by `postgres-types`).
@@ -94,7 +105,8 @@ impl PartialEq for RawJson<'_> {
 macro_rules! alert_columns {
     () => {
         "id, lead_id, lead_name, type, severity, message, suggested_action, created_at, \
-         resolved_at, resolved_by, resolution, escalated_at, severity_rank, not_escalated"
+         resolved_at, resolved_by, resolution, escalated_at, severity_rank, not_escalated, \
+         acknowledged_at, acknowledged_by, acknowledgement"
     };
 }
 use alert_columns;
@@ -114,7 +126,7 @@ macro_rules! with_lead {
 use with_lead;
 
 /// The positions of the columns of [`alert_columns`]: read by index, not by name, as a page reads
-/// 14 columns of up to 200 rows.
+/// 19 columns of up to 200 rows.
 mod column {
     pub const ID: usize = 0;
     pub const LEAD_ID: usize = 1;
@@ -130,9 +142,12 @@ mod column {
     pub const ESCALATED_AT: usize = 11;
     pub const SEVERITY_RANK: usize = 12;
     pub const NOT_ESCALATED: usize = 13;
+    pub const ACKNOWLEDGED_AT: usize = 14;
+    pub const ACKNOWLEDGED_BY: usize = 15;
+    pub const ACKNOWLEDGEMENT: usize = 16;
     /// The directory's columns, after the alert's (see `with_lead`).
-    pub const DIRECTORY_NAME: usize = 14;
-    pub const LEAD_URL: usize = 15;
+    pub const DIRECTORY_NAME: usize = 17;
+    pub const LEAD_URL: usize = 18;
 }
 
 /// An alert's row, as the database returned it; [`AlertRow::alert`] reads it.
@@ -161,8 +176,36 @@ impl AlertRow {
             resolution: row.try_get(column::RESOLUTION)?,
             escalated: escalated_at.is_some(),
             escalated_at,
+            acknowledged_at: row.try_get(column::ACKNOWLEDGED_AT)?,
+            acknowledged_by: row.try_get(column::ACKNOWLEDGED_BY)?,
+            acknowledgement: row.try_get(column::ACKNOWLEDGEMENT)?,
         })
     }
+}
+
+/// Runs one statement that writes (or only reads) one alert of the tenant and returns it; `None`
+/// when the tenant has no such alert.
+async fn write_one(
+    db: &crate::db::Db,
+    scope: &crate::tenancy::TenantScope<'_>,
+    sql: &str,
+    params: &[(
+        &(dyn tokio_postgres::types::ToSql + Sync),
+        tokio_postgres::types::Type,
+    )],
+) -> Result<Option<AlertRow>, DbError> {
+    let results = db
+        .run(
+            scope,
+            crate::db::Access::ReadWrite,
+            &[crate::db::Stmt { sql, params }],
+        )
+        .await?;
+    Ok(results
+        .into_iter()
+        .next()
+        .and_then(|rows| rows.into_iter().next())
+        .map(AlertRow))
 }
 
 /// Counts of a tenant's active alerts.
@@ -197,6 +240,9 @@ mod tests {
             ("escalated_at", column::ESCALATED_AT),
             ("severity_rank", column::SEVERITY_RANK),
             ("not_escalated", column::NOT_ESCALATED),
+            ("acknowledged_at", column::ACKNOWLEDGED_AT),
+            ("acknowledged_by", column::ACKNOWLEDGED_BY),
+            ("acknowledgement", column::ACKNOWLEDGEMENT),
         ];
         assert_eq!(names.len(), positions.len());
         for (name, position) in positions {

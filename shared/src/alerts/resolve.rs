@@ -3,8 +3,8 @@
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{AlertRow, alert_columns, with_lead};
-use crate::db::{Access, Db, DbError, Stmt};
+use super::{AlertRow, alert_columns, with_lead, write_one};
+use crate::db::{Db, DbError};
 use crate::tenancy::TenantScope;
 
 /// Marks an alert resolved unless it already is, and returns it as stored: an alert already
@@ -39,23 +39,15 @@ pub async fn resolve(
     actor: &str,
 ) -> Result<Option<AlertRow>, DbError> {
     let tenant = scope.tenant().as_str();
-    let results = db
-        .run(
-            scope,
-            Access::ReadWrite,
-            &[Stmt {
-                sql: RESOLVE,
-                params: &[
-                    (&tenant, Type::TEXT),
-                    (&id, Type::UUID),
-                    (&actor, Type::TEXT),
-                ],
-            }],
-        )
-        .await?;
-    Ok(results
-        .into_iter()
-        .next()
-        .and_then(|rows| rows.into_iter().next())
-        .map(AlertRow))
+    write_one(
+        db,
+        scope,
+        RESOLVE,
+        &[
+            (&tenant, Type::TEXT),
+            (&id, Type::UUID),
+            (&actor, Type::TEXT),
+        ],
+    )
+    .await
 }

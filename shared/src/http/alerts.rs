@@ -1,12 +1,48 @@
-//! The query of `GET /api/alerts/active` (`severity`, `leadId`, `limit`, `cursor`), read into a
-//! [`ListQuery`]; anything invalid is a 400 `invalid_query` naming the parameter.
+//! What the alert routes read: the query of `GET /api/alerts/active` (`severity`, `leadId`,
+//! `limit`, `cursor`), read into a [`ListQuery`] (anything invalid is a 400 `invalid_query` naming
+//! the parameter); an alert's id in the path; the body of an acknowledgement.
 
 use lambda_http::aws_lambda_events::query_map::QueryMap;
+use lambda_http::{Request, RequestExt};
+use serde::Deserialize;
+use uuid::Uuid;
 
 use super::ApiError;
-use crate::alerts::{Cursor, ListQuery, MAX_LIMIT, Severity};
+use super::body::{self, Field};
+use crate::alerts::{Comment, Cursor, ListQuery, MAX_LIMIT, Severity};
 use crate::leads::LeadId;
 use crate::parse::Parse;
+
+/// The 404 of an alert the tenant does not have.
+pub fn no_such_alert() -> ApiError {
+    ApiError::not_found("No such alert.")
+}
+
+/// The alert id of the path (`/api/alerts/{id}/...`): one that cannot exist is as unknown as one
+/// that does not (a 404).
+pub fn alert_id(req: &Request) -> Result<Uuid, ApiError> {
+    req.path_parameters_ref()
+        .and_then(|params| params.first("id"))
+        .and_then(|id| Uuid::try_parse(id).ok())
+        .ok_or_else(no_such_alert)
+}
+
+/// `{"comment"?}` of `POST /api/alerts/{id}/acknowledge`. Unknown fields are ignored.
+#[derive(Debug, Deserialize)]
+struct AcknowledgeBody {
+    #[serde(default)]
+    comment: Field<Comment>,
+}
+
+/// The comment of an acknowledgement, if any: an empty body acknowledges without one.
+pub fn acknowledgement(req: &Request) -> Result<Option<Comment>, ApiError> {
+    if body::bytes(req)?.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    body::json::<AcknowledgeBody>(req)?
+        .comment
+        .optional("comment")
+}
 
 /// Reads the query string's parameters (the first value of each).
 pub fn list_query(params: Option<&QueryMap>) -> Result<ListQuery, ApiError> {

@@ -20,7 +20,7 @@ impl Route {
 }
 
 /// Every route of the system.
-pub const ROUTES: [Route; 6] = [
+pub const ROUTES: [Route; 8] = [
     Route {
         method: "POST",
         path: "/api/activities/log",
@@ -35,6 +35,16 @@ pub const ROUTES: [Route; 6] = [
         method: "POST",
         path: "/api/alerts/{id}/resolve",
         function: "resolve-alert",
+    },
+    Route {
+        method: "POST",
+        path: "/api/alerts/{id}/acknowledge",
+        function: "acknowledge-alert",
+    },
+    Route {
+        method: "GET",
+        path: "/api/alerts/{id}",
+        function: "alert-history",
     },
     Route {
         method: "GET",

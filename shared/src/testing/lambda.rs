@@ -298,3 +298,31 @@ impl Drop for Moto {
         let _ = self.child.wait();
     }
 }
+
+/// A function binary run as Lambda runs it, against a fresh database holding the sample events'
+/// key and, for tenant `macrea`, the alert they name: for the alert routes' runtime tests.
+pub struct EventsFunction {
+    pub test: super::TestDb,
+    api: RuntimeApi,
+    _process: FunctionProcess,
+}
+
+impl EventsFunction {
+    pub async fn start(binary: &str) -> Self {
+        let test = super::TestDb::new().await;
+        test.register_events_key().await;
+        test.insert_events_alert("macrea").await;
+        let api = RuntimeApi::start().await;
+        let process = FunctionProcess::start(binary, &api, &[("DATABASE_URL", &test.url)]);
+        Self {
+            test,
+            api,
+            _process: process,
+        }
+    }
+
+    /// The status and JSON body of the function's answer to `event`.
+    pub async fn answer(&self, event: &str) -> (u64, serde_json::Value) {
+        super::gateway_response(&self.api.invoke(event).await.response())
+    }
+}

@@ -147,8 +147,14 @@ impl TestDb {
             ),
             (
                 "max_alerts",
-                &["created_at", "resolved_at", "escalated_at"][..],
+                &[
+                    "created_at",
+                    "resolved_at",
+                    "escalated_at",
+                    "acknowledged_at",
+                ][..],
             ),
+            ("max_alert_events", &["at"][..]),
         ] {
             owner
                 .execute(
@@ -208,6 +214,32 @@ impl TestDb {
             .await
             .expect("register events key");
     }
+
+    /// Writes, for `tenant`, the alert the sample events of the alert routes name
+    /// ([`EVENTS_ALERT_ID`]): high, `NoContact7d`, of lead `lead_1`.
+    pub async fn insert_events_alert(&self, tenant: &str) {
+        self.owner()
+            .await
+            .execute(
+                "INSERT INTO max_alerts (id, tenant_id, lead_id, type, severity, message)
+                 VALUES ($1::text::uuid, $2, 'lead_1', 'NoContact7d', 'high', 'Aucun contact depuis 9 jours')",
+                &[&EVENTS_ALERT_ID, &tenant],
+            )
+            .await
+            .expect("the events' alert");
+    }
+}
+
+/// The alert id in `events/resolve-alert.json`, `acknowledge-alert.json` and `alert-history.json`.
+pub const EVENTS_ALERT_ID: &str = "3f1e2d4c-5b6a-4978-8a9b-0c1d2e3f4a5b";
+
+/// A database holding the sample events' key, and an [`App`] on it that also verifies test users'
+/// tokens ([`jwt_verifier`]), for handler tests.
+pub async fn events_app() -> (TestDb, App) {
+    let test = TestDb::new().await;
+    test.register_events_key().await;
+    let app = App::new(test.db(), Some(jwt_verifier()));
+    (test, app)
 }
 
 impl Drop for TestDb {

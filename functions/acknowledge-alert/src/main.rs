@@ -1,0 +1,15 @@
+//! The `acknowledge-alert` Lambda function: builds the pool once, then serves every invocation.
+
+use lambda_http::{Error, run, service_fn};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let app = shared::http::App::load("acknowledge-alert").await?;
+    app.db.warm_up().await;
+    let app = &app;
+    run(service_fn(move |req| async move {
+        Ok::<_, Error>(acknowledge_alert::handle(app, req).await)
+    }))
+    .await
+}

@@ -1,0 +1,16 @@
+//! The built binary, run as Lambda runs it: polled by an emulated Runtime API, fed `events/`.
+
+use shared::testing::lambda::EventsFunction;
+
+#[tokio::test]
+async fn the_binary_answers_the_sample_event_as_lambda_runs_it() {
+    let function = EventsFunction::start(env!("CARGO_BIN_EXE_acknowledge-alert")).await;
+    let (status, body) = function
+        .answer(include_str!("../../../events/acknowledge-alert.json"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["alert"]["acknowledgement"],
+        "Je le rappelle demain matin."
+    );
+}

@@ -1,0 +1,13 @@
+//! The built binary, run as Lambda runs it: polled by an emulated Runtime API, fed `events/`.
+
+use shared::testing::lambda::EventsFunction;
+
+#[tokio::test]
+async fn the_binary_answers_the_sample_event_as_lambda_runs_it() {
+    let function = EventsFunction::start(env!("CARGO_BIN_EXE_alert-history")).await;
+    let (status, body) = function
+        .answer(include_str!("../../../events/alert-history.json"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["history"][0]["kind"], "raised");
+}
