@@ -177,7 +177,7 @@ fn cors(origin: &str) -> CorsLayer {
     };
     CorsLayer::new()
         .allow_origin(allow_origin)
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
         .allow_headers(CORS_ALLOW_HEADERS)
         .expose_headers([header::RETRY_AFTER])
         .max_age(Duration::from_secs(600))
@@ -314,6 +314,7 @@ async fn forward(
         "resolve-alert" => resolve_alert::handle(&app, request).await,
         "acknowledge-alert" => acknowledge_alert::handle(&app, request).await,
         "alert-history" => alert_history::handle(&app, request).await,
+        "snooze-alert" => snooze_alert::handle(&app, request).await,
         "whatsapp-webhook" => whatsapp_webhook::handle(&app, request).await,
         "upsert-leads" => upsert_leads::handle(&app, request).await,
         other => {

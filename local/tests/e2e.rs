@@ -696,6 +696,34 @@ fn the_openapi_document_matches_the_served_routes_and_statuses() {
     server.get(&history, None);
     server.get(&history, Some(&writer));
     server.get("/api/alerts/nope", key);
+    let snooze = format!("/api/alerts/{id}/snooze");
+    server.post_json(&snooze, key, r#"{"for": "2h"}"#);
+    server.post_json(&snooze, key, r#"{"for": "forever"}"#);
+    server.post_json(&snooze, None, r#"{"for": "2h"}"#);
+    server.post_json(&snooze, Some(&reader), r#"{"for": "2h"}"#);
+    server.post_json("/api/alerts/nope/snooze", key, r#"{"for": "2h"}"#);
+    server.post_json(&snooze, key, &big);
+    server.request(
+        "POST",
+        &snooze,
+        key,
+        &[],
+        Some(("text/plain", b"x".to_vec())),
+    );
+    let json_body = |bytes: &[u8]| Some(("application/json", bytes.to_vec()));
+    server.request("DELETE", &snooze, key, &[], None);
+    server.request("DELETE", &snooze, key, &[], json_body(b"{"));
+    server.request("DELETE", &snooze, None, &[], None);
+    server.request("DELETE", &snooze, Some(&reader), &[], None);
+    server.request("DELETE", "/api/alerts/nope/snooze", key, &[], None);
+    server.request("DELETE", &snooze, key, &[], json_body(big.as_bytes()));
+    server.request(
+        "DELETE",
+        &snooze,
+        key,
+        &[],
+        Some(("text/plain", b"x".to_vec())),
+    );
     server.request("POST", &resolve, Some(&reader), &[], None);
     server.request("POST", &resolve, key, &[], None);
     server.request("POST", "/api/alerts/nope/resolve", key, &[], None);

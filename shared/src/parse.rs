@@ -22,6 +22,7 @@ pub enum Invalid {
     NotPhoneNumber,
     NotEmail,
     NotWebUrl,
+    NotDuration,
 }
 
 impl fmt::Display for Invalid {
@@ -46,6 +47,7 @@ impl fmt::Display for Invalid {
             Invalid::NotWebUrl => f.write_str(
                 "must be an http or https URL of at most 2000 characters, without spaces.",
             ),
+            Invalid::NotDuration => f.write_str("must be a duration such as 30m, 4h or 2d."),
         }
     }
 }

@@ -642,6 +642,75 @@ async fn every_transition_of_an_alert_is_in_its_history_whoever_made_it() {
 }
 
 #[tokio::test]
+async fn a_snoozed_alert_comes_back_by_itself_and_is_still_resolved_by_an_answer() {
+    let w = World::new().await;
+    w.log("t", "later", SENT_EMAIL, 7 * DAY + HOUR).await;
+    w.log("t", "asks", RECEIVED_WHATSAPP, 5 * HOUR).await;
+    w.evaluate().await;
+    let tenant = TenantId::parse("t").unwrap();
+    let scope = TenantScope::Verified(&tenant);
+    let listed = || async {
+        let page = alerts::list_active(&w.db, &scope, &ListQuery::default())
+            .await
+            .unwrap();
+        let leads: Vec<String> = page
+            .alerts()
+            .unwrap()
+            .iter()
+            .map(|a| a.lead_id.to_owned())
+            .collect();
+        (leads, page.stats.total, page.stats.snoozed)
+    };
+    let ids: Vec<_> = alerts::list_active(&w.db, &scope, &ListQuery::default())
+        .await
+        .unwrap()
+        .alerts()
+        .unwrap()
+        .iter()
+        .map(|a| (a.lead_id.to_owned(), a.id))
+        .collect();
+    let id_of = |lead: &str| ids.iter().find(|(l, _)| l == lead).unwrap().1;
+    let now = OffsetDateTime::now_utc();
+    for lead in ["later", "asks"] {
+        let end = alerts::SnoozeEnd::after(Duration::from_secs(2 * 3600), now).unwrap();
+        alerts::snooze(&w.db, &scope, id_of(lead), "user:sophie", end)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    assert_eq!(listed().await, (vec![], 0, 2));
+
+    // Answering the lead resolves its snoozed alert as any other.
+    w.log("t", "asks", SENT_WHATSAPP, 0).await;
+    assert_eq!(listed().await, (vec![], 0, 1));
+    // Three hours later the other is back, before any pass; the pass records when it woke.
+    w.test.travel("3 hours").await;
+    assert_eq!(listed().await, (vec!["later".to_owned()], 1, 0));
+    let summary = w.evaluate().await;
+    assert_eq!(summary.woken.get("NoContact7d"), Some(&1));
+    let (_, history) = alerts::with_history(&w.db, &scope, id_of("later"))
+        .await
+        .unwrap()
+        .unwrap();
+    let events: Vec<_> = history.iter().map(|e| e.event().unwrap()).collect();
+    let kinds: Vec<_> = events.iter().map(|e| (e.kind, e.actor)).collect();
+    assert_eq!(
+        kinds,
+        [
+            ("raised", None),
+            ("snoozed", Some("user:sophie")),
+            ("woken", None)
+        ]
+    );
+    assert_eq!(
+        events[2].at,
+        events[1].until.unwrap(),
+        "woken at the snooze's end"
+    );
+    assert_eq!(w.evaluate().await.woken.len(), 0);
+}
+
+#[tokio::test]
 async fn messages_stay_true_as_days_pass() {
     let w = World::new().await;
     w.log("t", "lead", SENT_EMAIL, 7 * DAY + HOUR).await;

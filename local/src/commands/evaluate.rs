@@ -63,6 +63,7 @@ pub async fn once(config: Config) -> Result<(), Error> {
     println!("Auto-resolved:   {}", list(&summary.auto_resolved));
     println!("Escalated:       {}", list(&summary.escalated));
     println!("Reworded:        {}", list(&summary.refreshed));
+    println!("Woken:           {}", list(&summary.woken));
     println!("Took:            {:.1} ms", summary.elapsed_ms);
     Ok(())
 }

@@ -1,12 +1,14 @@
 """Hooks for schemathesis, run against `max-local serve` by local/tests/contract.rs.
 
-docs/openapi.json says in words the one rule a JSON Schema cannot: a time the caller gives
-(`occurredAt` of an activity, `modifiedAt` of a lead) may not be more than 5 minutes in the
-future. This teaches the generator that rule (a future year becomes 2000); every other value is
-drawn from the document as it stands.
+docs/openapi.json says in words the rules about time a JSON Schema cannot: a time the caller
+gives (`occurredAt` of an activity, `modifiedAt` of a lead) may not be more than 5 minutes in the
+future, and a snooze ends a minute to 30 days from now. This teaches the generator those rules (a
+future year becomes 2000; a snooze's `until` becomes an hour from now, its `for` two hours, when
+they have the documented form); every other value is drawn from the document as it stands.
 """
 
 import datetime
+import re
 
 import schemathesis
 
@@ -23,11 +25,27 @@ def _not_in_future(fields, name):
         fields[name] = "2000" + text[4:]
 
 
+def _snooze_within_bounds(body):
+    until = body.get("until")
+    if isinstance(until, str):
+        try:
+            datetime.datetime.fromisoformat(until.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            pass
+        else:
+            later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+            body["until"] = later.isoformat()
+    length = body.get("for")
+    if isinstance(length, str) and re.fullmatch(r"\s*([0-9]+\s*[a-zA-Z]+\s*)+", length):
+        body["for"] = "2h"
+
+
 @schemathesis.hook
 def map_body(ctx, body):
     if not isinstance(body, dict):
         return body
     _not_in_future(body, "occurredAt")
+    _snooze_within_bounds(body)
     leads = body.get("leads")
     if isinstance(leads, list):
         for lead in leads:

@@ -23,7 +23,7 @@ pub const ALERT: &str = with_lead!(
 
 /// An alert's transitions, in the order they were recorded (the primary key's order).
 pub const HISTORY: &str = "\
-SELECT at, kind, actor, comment, resolution, severity, message
+SELECT at, kind, actor, comment, resolution, until, severity, message
   FROM max_alert_events
  WHERE tenant_id = $1 AND alert_id = $2
  ORDER BY id";
@@ -34,13 +34,16 @@ SELECT at, kind, actor, comment, resolution, severity, message
 pub struct Event<'a> {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
-    /// `raised`, `reworded`, `escalated`, `acknowledged`, `resolved` (and `snoozed`, `woken`).
+    /// `raised`, `reworded`, `escalated`, `acknowledged`, `snoozed`, `woken`, `resolved`.
     pub kind: &'a str,
     /// Who: `user:<id>` or `api-key:<prefix>`; `None` for the system.
     pub actor: Option<&'a str>,
     pub comment: Option<&'a str>,
     /// For `resolved`: `manual` or `auto`.
     pub resolution: Option<&'a str>,
+    /// For `snoozed`: until when.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub until: Option<OffsetDateTime>,
     /// The alert's severity and message after the transition.
     pub severity: &'a str,
     pub message: &'a str,
@@ -59,8 +62,9 @@ impl EventRow {
             actor: row.try_get(2)?,
             comment: row.try_get(3)?,
             resolution: row.try_get(4)?,
-            severity: row.try_get(5)?,
-            message: row.try_get(6)?,
+            until: row.try_get(5)?,
+            severity: row.try_get(6)?,
+            message: row.try_get(7)?,
         })
     }
 }

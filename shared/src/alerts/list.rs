@@ -151,14 +151,24 @@ impl Page {
     }
 }
 
-/// The counts kept by the `max_alert_counters` triggers: one row, not a count over every alert.
-pub const STATS: &str =
-    "SELECT high, medium, low, escalated FROM max_alert_counters WHERE tenant_id = $1";
+/// The counts kept by the `max_alert_counters` triggers (one row, not a count over every alert),
+/// less the alerts snoozed now, which are counted apart (a few rows of `max_alerts_snoozed`).
+pub const STATS: &str = "\
+SELECT coalesce(c.high, 0) - s.high, coalesce(c.medium, 0) - s.medium, coalesce(c.low, 0) - s.low,
+       coalesce(c.escalated, 0) - s.escalated, s.high + s.medium + s.low
+  FROM (SELECT count(*) FILTER (WHERE severity = 'high') AS high,
+               count(*) FILTER (WHERE severity = 'medium') AS medium,
+               count(*) FILTER (WHERE severity = 'low') AS low,
+               count(*) FILTER (WHERE escalated_at IS NOT NULL) AS escalated
+          FROM max_alerts
+         WHERE tenant_id = $1 AND resolved_at IS NULL AND snoozed_until > now()) AS s
+  LEFT JOIN max_alert_counters AS c ON c.tenant_id = $1";
 
 /// A page of active alerts in urgency order, read straight off `max_alerts_active_by_urgency`:
 /// the row comparison resumes after the cursor and `LIMIT` stops the index scan, so a page costs
 /// the same with 10 or 10,000 open alerts. `$open` says "still open" the way the index wanted
 /// says it (migrations/V6: the listing's index is the only one whose condition names both).
+/// Alerts snoozed now are left out (read, then filtered: a tenant has few).
 /// The page's leads are then read from the directory, one row by primary key per alert shown.
 macro_rules! active_alerts_sql {
     ($open:literal, $lead_filter:literal) => {
@@ -170,6 +180,7 @@ macro_rules! active_alerts_sql {
                 "WHERE tenant_id = $1 AND ",
                 $open,
                 " ",
+                "AND (snoozed_until IS NULL OR snoozed_until <= now()) ",
                 "AND severity_rank BETWEEN $2 AND $3 ",
                 "AND (severity_rank, not_escalated, created_at, id) > ($4, $5, $6, $7) ",
                 $lead_filter,
@@ -239,11 +250,12 @@ pub async fn list_active(
     let stats = match results.next().unwrap_or_default().first() {
         None => Stats::default(),
         Some(row) => {
-            let (high, medium, low, escalated) = (
+            let (high, medium, low, escalated, snoozed) = (
                 row.try_get(0)?,
                 row.try_get(1)?,
                 row.try_get(2)?,
                 row.try_get(3)?,
+                row.try_get(4)?,
             );
             Stats {
                 total: high + medium + low,
@@ -251,6 +263,7 @@ pub async fn list_active(
                 medium,
                 low,
                 escalated,
+                snoozed,
             }
         }
     };

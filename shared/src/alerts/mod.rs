@@ -1,12 +1,13 @@
 //! Alerts: a tenant's open alerts, listed most urgent first ([`list_active`]), one alert with its
-//! history ([`with_history`]), acknowledging one ([`acknowledge`]) and resolving one by hand
-//! ([`resolve`]). The rules that raise and clear them are in `crate::rules`; the history is
+//! history ([`with_history`]), acknowledging one ([`acknowledge`]), snoozing and waking one
+//! ([`snooze`], [`wake`]) and resolving one by hand ([`resolve`]). The rules that raise and clear them are in `crate::rules`; the history is
 //! written by the database (migrations/V10).
 
 mod acknowledge;
 mod history;
 mod list;
 mod resolve;
+mod snooze;
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -23,6 +24,10 @@ pub use list::{
     list_active,
 };
 pub use resolve::{RESOLVE, resolve};
+pub use snooze::{
+    MAX_SNOOZE, MIN_SNOOZE, SNOOZE, SnoozeEnd, SnoozeLength, SnoozeRefused, SnoozeUntil, WAKE,
+    snooze, wake,
+};
 
 use crate::db::DbError;
 use crate::parse::{self, Invalid, Parse};
@@ -88,6 +93,11 @@ pub struct Alert<'a> {
     pub acknowledged_at: Option<OffsetDateTime>,
     pub acknowledged_by: Option<&'a str>,
     pub acknowledgement: Option<&'a str>,
+    /// Until when the alert is snoozed (out of the list and the counts), and who snoozed it;
+    /// both `None` unless it is snoozed now.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub snoozed_until: Option<OffsetDateTime>,
+    pub snoozed_by: Option<&'a str>,
 }
 
 /// JSON passed through as the database stored it (`jsonb`, read by `postgres-types`).
@@ -106,7 +116,7 @@ macro_rules! alert_columns {
     () => {
         "id, lead_id, lead_name, type, severity, message, suggested_action, created_at, \
          resolved_at, resolved_by, resolution, escalated_at, severity_rank, not_escalated, \
-         acknowledged_at, acknowledged_by, acknowledgement"
+         acknowledged_at, acknowledged_by, acknowledgement, snoozed_until, snoozed_by"
     };
 }
 use alert_columns;
@@ -126,7 +136,7 @@ macro_rules! with_lead {
 use with_lead;
 
 /// The positions of the columns of [`alert_columns`]: read by index, not by name, as a page reads
-/// 19 columns of up to 200 rows.
+/// 21 columns of up to 200 rows.
 mod column {
     pub const ID: usize = 0;
     pub const LEAD_ID: usize = 1;
@@ -145,9 +155,11 @@ mod column {
     pub const ACKNOWLEDGED_AT: usize = 14;
     pub const ACKNOWLEDGED_BY: usize = 15;
     pub const ACKNOWLEDGEMENT: usize = 16;
+    pub const SNOOZED_UNTIL: usize = 17;
+    pub const SNOOZED_BY: usize = 18;
     /// The directory's columns, after the alert's (see `with_lead`).
-    pub const DIRECTORY_NAME: usize = 17;
-    pub const LEAD_URL: usize = 18;
+    pub const DIRECTORY_NAME: usize = 19;
+    pub const LEAD_URL: usize = 20;
 }
 
 /// An alert's row, as the database returned it; [`AlertRow::alert`] reads it.
@@ -159,6 +171,10 @@ impl AlertRow {
         let row = &self.0;
         let escalated_at: Option<OffsetDateTime> = row.try_get(column::ESCALATED_AT)?;
         let suggested_action: Option<Json<&RawValue>> = row.try_get(column::SUGGESTED_ACTION)?;
+        // A snooze whose time has come is over, whether or not a pass has cleared it yet.
+        let snoozed_until: Option<OffsetDateTime> = row
+            .try_get::<_, Option<OffsetDateTime>>(column::SNOOZED_UNTIL)?
+            .filter(|until| *until > OffsetDateTime::now_utc());
         Ok(Alert {
             id: row.try_get(column::ID)?,
             lead_id: row.try_get(column::LEAD_ID)?,
@@ -179,6 +195,11 @@ impl AlertRow {
             acknowledged_at: row.try_get(column::ACKNOWLEDGED_AT)?,
             acknowledged_by: row.try_get(column::ACKNOWLEDGED_BY)?,
             acknowledgement: row.try_get(column::ACKNOWLEDGEMENT)?,
+            snoozed_by: match snoozed_until {
+                Some(_) => row.try_get(column::SNOOZED_BY)?,
+                None => None,
+            },
+            snoozed_until,
         })
     }
 }
@@ -208,7 +229,8 @@ async fn write_one(
         .map(AlertRow))
 }
 
-/// Counts of a tenant's active alerts.
+/// Counts of a tenant's active alerts; the snoozed ones are counted apart (`snoozed`), not in the
+/// others.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Stats {
     pub total: i64,
@@ -216,6 +238,7 @@ pub struct Stats {
     pub medium: i64,
     pub low: i64,
     pub escalated: i64,
+    pub snoozed: i64,
 }
 
 #[cfg(test)]
@@ -243,6 +266,8 @@ mod tests {
             ("acknowledged_at", column::ACKNOWLEDGED_AT),
             ("acknowledged_by", column::ACKNOWLEDGED_BY),
             ("acknowledgement", column::ACKNOWLEDGEMENT),
+            ("snoozed_until", column::SNOOZED_UNTIL),
+            ("snoozed_by", column::SNOOZED_BY),
         ];
         assert_eq!(names.len(), positions.len());
         for (name, position) in positions {

@@ -228,7 +228,8 @@ impl Evaluator {
         Ok(Some(Batch { summary, locked }))
     }
 
-    /// Escalates the high alerts left open too long, under the first worker's lock.
+    /// Escalates the high alerts left open too long, and ends the snoozes whose time has come,
+    /// under the first worker's lock.
     async fn escalate(
         &self,
         db: &Db,
@@ -250,6 +251,9 @@ impl Evaluator {
                     .await?
                 {
                     *summary.escalated.entry(row.try_get(0)?).or_default() += 1;
+                }
+                for row in tx.query_typed(statement::WAKE_EXPIRED, &[]).await? {
+                    *summary.woken.entry(row.try_get(0)?).or_default() += 1;
                 }
             }
             Ok::<_, DbError>(tx.commit().await?)

@@ -251,6 +251,12 @@ UPDATE max_alerts SET escalated_at = now()
    AND type = ANY ($2::text[])
 RETURNING type";
 
+/// Ends the snoozes whose time has come (the history then says `woken`, at the snooze's end).
+pub(super) const WAKE_EXPIRED: &str = "\
+UPDATE max_alerts SET snoozed_until = NULL, snoozed_by = NULL
+ WHERE resolved_at IS NULL AND snoozed_until IS NOT NULL AND snoozed_until <= now()
+RETURNING type";
+
 #[cfg(test)]
 mod tests {
     use super::*;

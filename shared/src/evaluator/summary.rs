@@ -17,6 +17,8 @@ pub struct Summary {
     pub escalated: BTreeMap<String, u64>,
     /// Open alerts whose message or severity was brought up to date.
     pub refreshed: BTreeMap<String, u64>,
+    /// Snoozed alerts whose time had come.
+    pub woken: BTreeMap<String, u64>,
     pub elapsed_ms: f64,
 }
 

@@ -9,7 +9,10 @@ use uuid::Uuid;
 
 use super::ApiError;
 use super::body::{self, Field};
-use crate::alerts::{Comment, Cursor, ListQuery, MAX_LIMIT, Severity};
+use crate::alerts::{
+    Comment, Cursor, ListQuery, MAX_LIMIT, Severity, SnoozeEnd, SnoozeLength, SnoozeRefused,
+    SnoozeUntil,
+};
 use crate::leads::LeadId;
 use crate::parse::Parse;
 
@@ -42,6 +45,45 @@ pub fn acknowledgement(req: &Request) -> Result<Option<Comment>, ApiError> {
     body::json::<AcknowledgeBody>(req)?
         .comment
         .optional("comment")
+}
+
+/// `{"until"}` or `{"for"}` of `POST /api/alerts/{id}/snooze`. Unknown fields are ignored.
+#[derive(Debug, Deserialize)]
+struct SnoozeBody {
+    #[serde(default)]
+    until: Field<SnoozeUntil>,
+    #[serde(default, rename = "for")]
+    length: Field<SnoozeLength>,
+}
+
+/// When a snooze asked for at `now` ends: `until` (a date and time) or `for` (a length), one of
+/// them, a minute to 30 days ahead.
+pub fn snooze_end(req: &Request, now: time::OffsetDateTime) -> Result<SnoozeEnd, ApiError> {
+    let body = body::json::<SnoozeBody>(req)?;
+    let until = body.until.optional("until")?;
+    let length = body.length.optional("for")?;
+    let (field, end) = match (until, length) {
+        (Some(until), None) => ("until", SnoozeEnd::at(until.0, now)),
+        (None, Some(length)) => ("for", SnoozeEnd::after(length.0, now)),
+        _ => {
+            return Err(ApiError::invalid_field(
+                "until",
+                "Send either until (a date and time, such as 2026-12-07T09:00:00+01:00) or for \
+                 (a duration, such as 4h or 2d).",
+            ));
+        }
+    };
+    end.map_err(|refused| {
+        ApiError::invalid_field(
+            field,
+            match refused {
+                SnoozeRefused::TooSoon => {
+                    format!("{field} must end at least a minute from now.")
+                }
+                SnoozeRefused::TooFar => format!("{field} must end at most 30 days from now."),
+            },
+        )
+    })
 }
 
 /// Reads the query string's parameters (the first value of each).

@@ -20,7 +20,7 @@ impl Route {
 }
 
 /// Every route of the system.
-pub const ROUTES: [Route; 8] = [
+pub const ROUTES: [Route; 10] = [
     Route {
         method: "POST",
         path: "/api/activities/log",
@@ -45,6 +45,16 @@ pub const ROUTES: [Route; 8] = [
         method: "GET",
         path: "/api/alerts/{id}",
         function: "alert-history",
+    },
+    Route {
+        method: "POST",
+        path: "/api/alerts/{id}/snooze",
+        function: "snooze-alert",
+    },
+    Route {
+        method: "DELETE",
+        path: "/api/alerts/{id}/snooze",
+        function: "snooze-alert",
     },
     Route {
         method: "GET",
