@@ -80,9 +80,10 @@ export function launchBrowser() {
   });
 }
 
-/// A new page that records every console error and uncaught exception.
-export async function newPage(browser) {
-  const page = await browser.newPage();
+/// A new page that records every console error and uncaught exception (`options`: Playwright's
+/// context options, e.g. a time zone, or `bypassCSP` to inject axe-core).
+export async function newPage(browser, options = {}) {
+  const page = await browser.newPage(options);
   const errors = [];
   page.on('console', (message) => {
     if (message.type() === 'error') errors.push(message.text());

@@ -315,6 +315,7 @@ async fn forward(
         "acknowledge-alert" => acknowledge_alert::handle(&app, request).await,
         "alert-history" => alert_history::handle(&app, request).await,
         "snooze-alert" => snooze_alert::handle(&app, request).await,
+        "resolved-alerts" => resolved_alerts::handle(&app, request).await,
         "whatsapp-webhook" => whatsapp_webhook::handle(&app, request).await,
         "upsert-leads" => upsert_leads::handle(&app, request).await,
         other => {

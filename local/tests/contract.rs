@@ -71,7 +71,7 @@ fn schemathesis(base: &str, label: &str, extra: &[String]) {
     );
     // It did test something: each of the six operations, in every phase.
     assert!(
-        report.contains("Tested: 10"),
+        report.contains("Tested: 11"),
         "schemathesis tested every operation {label}:\n{report}"
     );
     for phase in ["Examples", "Coverage", "Fuzzing", "Stateful"] {

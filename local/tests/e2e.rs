@@ -696,6 +696,11 @@ fn the_openapi_document_matches_the_served_routes_and_statuses() {
     server.get(&history, None);
     server.get(&history, Some(&writer));
     server.get("/api/alerts/nope", key);
+    let resolved = "/api/alerts/resolved";
+    server.get(resolved, key);
+    server.get("/api/alerts/resolved?limit=0", key);
+    server.get(resolved, None);
+    server.get(resolved, Some(&writer));
     let snooze = format!("/api/alerts/{id}/snooze");
     server.post_json(&snooze, key, r#"{"for": "2h"}"#);
     server.post_json(&snooze, key, r#"{"for": "forever"}"#);

@@ -52,6 +52,23 @@ impl fmt::Display for Invalid {
     }
 }
 
+/// A date and time as a caller writes it: RFC 3339, with a time zone (`2026-12-07T09:00:00+01:00`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timestamp(pub time::OffsetDateTime);
+
+impl Parse for Timestamp {
+    fn parse(text: &str) -> Result<Self, Invalid> {
+        time::OffsetDateTime::parse(
+            self::text(text)?.trim(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map(Timestamp)
+        .map_err(|_| Invalid::NotTimestamp)
+    }
+
+    const EXPECTED: Option<Invalid> = Some(Invalid::NotTimestamp);
+}
+
 /// A domain value read from text.
 pub trait Parse: Sized {
     fn parse(text: &str) -> Result<Self, Invalid>;

@@ -25,7 +25,7 @@ async fn with_no_alert_the_answer_is_the_seeds_empty_shape() {
         body,
         serde_json::json!({
             "success": true,
-            "stats": {"total": 0, "high": 0, "medium": 0, "low": 0, "escalated": 0},
+            "stats": {"total": 0, "high": 0, "medium": 0, "low": 0, "escalated": 0, "snoozed": 0},
             "alerts": []
         })
     );

@@ -2,9 +2,10 @@
 
 docs/openapi.json says in words the rules about time a JSON Schema cannot: a time the caller
 gives (`occurredAt` of an activity, `modifiedAt` of a lead) may not be more than 5 minutes in the
-future, and a snooze ends a minute to 30 days from now. This teaches the generator those rules (a
-future year becomes 2000; a snooze's `until` becomes an hour from now, its `for` two hours, when
-they have the documented form); every other value is drawn from the document as it stands.
+future, a snooze ends a minute to 30 days from now, and a period's `from` comes before its `to`.
+This teaches the generator those rules (a future year becomes 2000; a snooze's `until` becomes an
+hour from now, its `for` two hours, when they have the documented form; a `from` not before its
+`to` becomes a day before it); every other value is drawn from the document as it stands.
 """
 
 import datetime
@@ -38,6 +39,30 @@ def _snooze_within_bounds(body):
     length = body.get("for")
     if isinstance(length, str) and re.fullmatch(r"\s*([0-9]+\s*[a-zA-Z]+\s*)+", length):
         body["for"] = "2h"
+
+
+def _parse(text):
+    if not isinstance(text, str):
+        return None
+    try:
+        at = datetime.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else None
+
+
+@schemathesis.hook
+def map_query(ctx, query):
+    if not isinstance(query, dict) or "from" not in query:
+        return query
+    start = _parse(query.get("from"))
+    end = _parse(query["to"]) if "to" in query else datetime.datetime.now(datetime.timezone.utc)
+    if start is not None and end is not None and start >= end:
+        try:
+            query["from"] = (end - datetime.timedelta(days=1)).isoformat()
+        except OverflowError:
+            query["from"] = end.isoformat()
+    return query
 
 
 @schemathesis.hook

@@ -69,17 +69,7 @@ impl Cursor {
     /// (one past every alert reads an empty page), so that what `docs/openapi.json` allows is what
     /// is accepted.
     pub fn decode(token: &str) -> Option<Self> {
-        const LENIENT: GeneralPurpose = GeneralPurpose::new(
-            &alphabet::URL_SAFE,
-            GeneralPurposeConfig::new()
-                .with_encode_padding(false)
-                .with_decode_allow_trailing_bits(true)
-                .with_decode_padding_mode(DecodePaddingMode::RequireNone),
-        );
-        let bytes = LENIENT.decode(token).ok()?;
-        if bytes.len() != 28 || bytes[0] != Self::VERSION {
-            return None;
-        }
+        let bytes = token_bytes(token, 28, Self::VERSION)?;
         Some(Self {
             severity_rank: i16::from_be_bytes(bytes[1..3].try_into().ok()?),
             not_escalated: bytes[3] != 0,
@@ -93,7 +83,7 @@ impl Cursor {
         Ok(Self {
             severity_rank: row.try_get(column::SEVERITY_RANK)?,
             not_escalated: row.try_get(column::NOT_ESCALATED)?,
-            created_at_micros: (created_at.unix_timestamp_nanos() / 1000) as i64,
+            created_at_micros: micros_of(created_at),
             id: row.try_get(column::ID)?,
         })
     }
@@ -101,17 +91,38 @@ impl Cursor {
     /// The position's creation time, within what any alert can have (and PostgreSQL can hold): a
     /// token further out reads as before or after every alert.
     fn created_at(&self) -> OffsetDateTime {
-        const FIRST: OffsetDateTime = time::macros::datetime!(1900-01-01 0:00 UTC);
-        const LAST: OffsetDateTime = time::macros::datetime!(9999-12-31 23:59:59.999999 UTC);
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.created_at_micros) * 1000).map_or(
-            if self.created_at_micros < 0 {
-                FIRST
-            } else {
-                LAST
-            },
-            |at| at.clamp(FIRST, LAST),
-        )
+        time_of_micros(self.created_at_micros)
     }
+}
+
+/// The bytes of a cursor token: `len` bytes of URL-safe base64 (trailing bits allowed, no
+/// padding) starting with `version`.
+pub(super) fn token_bytes(token: &str, len: usize, version: u8) -> Option<Vec<u8>> {
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &alphabet::URL_SAFE,
+        GeneralPurposeConfig::new()
+            .with_encode_padding(false)
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(DecodePaddingMode::RequireNone),
+    );
+    let bytes = LENIENT.decode(token).ok()?;
+    (bytes.len() == len && bytes[0] == version).then_some(bytes)
+}
+
+/// A cursor's time, within what any alert can have (and PostgreSQL can hold): a token further out
+/// reads as before or after every alert.
+pub(super) fn time_of_micros(micros: i64) -> OffsetDateTime {
+    const FIRST: OffsetDateTime = time::macros::datetime!(1900-01-01 0:00 UTC);
+    const LAST: OffsetDateTime = time::macros::datetime!(9999-12-31 23:59:59.999999 UTC);
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+        .map_or(if micros < 0 { FIRST } else { LAST }, |at| {
+            at.clamp(FIRST, LAST)
+        })
+}
+
+/// A time as a cursor holds it: microseconds since 1970.
+pub(super) fn micros_of(at: OffsetDateTime) -> i64 {
+    (at.unix_timestamp_nanos() / 1000) as i64
 }
 
 /// Which active alerts to list: a page of at most `limit` (1 to [`MAX_LIMIT`]), after `cursor`,

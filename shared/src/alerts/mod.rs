@@ -1,12 +1,14 @@
 //! Alerts: a tenant's open alerts, listed most urgent first ([`list_active`]), one alert with its
 //! history ([`with_history`]), acknowledging one ([`acknowledge`]), snoozing and waking one
-//! ([`snooze`], [`wake`]) and resolving one by hand ([`resolve`]). The rules that raise and clear them are in `crate::rules`; the history is
+//! ([`snooze`], [`wake`]), resolving one by hand ([`resolve`]), and the resolved ones of a period
+//! ([`list_resolved`]). The rules that raise and clear them are in `crate::rules`; the history is
 //! written by the database (migrations/V10).
 
 mod acknowledge;
 mod history;
 mod list;
 mod resolve;
+mod resolved;
 mod snooze;
 
 use serde::Serialize;
@@ -24,9 +26,9 @@ pub use list::{
     list_active,
 };
 pub use resolve::{RESOLVE, resolve};
+pub use resolved::{RESOLVED_ALERTS, ResolvedCursor, ResolvedPage, ResolvedQuery, list_resolved};
 pub use snooze::{
-    MAX_SNOOZE, MIN_SNOOZE, SNOOZE, SnoozeEnd, SnoozeLength, SnoozeRefused, SnoozeUntil, WAKE,
-    snooze, wake,
+    MAX_SNOOZE, MIN_SNOOZE, SNOOZE, SnoozeEnd, SnoozeLength, SnoozeRefused, WAKE, snooze, wake,
 };
 
 use crate::db::DbError;

@@ -8,8 +8,6 @@ use time::OffsetDateTime;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use time::format_description::well_known::Rfc3339;
-
 use super::{AlertRow, alert_columns, with_lead, write_one};
 use crate::db::{Db, DbError};
 use crate::parse::{self, Invalid, Parse};
@@ -54,20 +52,6 @@ impl SnoozeEnd {
     pub fn time(&self) -> OffsetDateTime {
         self.0
     }
-}
-
-/// A snooze's end as sent: an RFC 3339 date and time with a time zone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SnoozeUntil(pub OffsetDateTime);
-
-impl Parse for SnoozeUntil {
-    fn parse(text: &str) -> Result<Self, Invalid> {
-        OffsetDateTime::parse(parse::text(text)?.trim(), &Rfc3339)
-            .map(SnoozeUntil)
-            .map_err(|_| Invalid::NotTimestamp)
-    }
-
-    const EXPECTED: Option<Invalid> = Some(Invalid::NotTimestamp);
 }
 
 /// A snooze's length as sent: `30m`, `4h`, `2d`, `1h 30m`.
@@ -203,10 +187,10 @@ mod tests {
     #[test]
     fn a_snooze_is_sent_as_a_time_or_a_length() {
         assert_eq!(
-            SnoozeUntil::parse("2026-12-07T09:00:00+01:00").map(|u| u.0),
+            parse::Timestamp::parse("2026-12-07T09:00:00+01:00").map(|u| u.0),
             Ok(datetime!(2026-12-07 08:00 UTC))
         );
-        assert_eq!(SnoozeUntil::parse("lundi"), Err(Invalid::NotTimestamp));
+        assert_eq!(parse::Timestamp::parse("lundi"), Err(Invalid::NotTimestamp));
         assert_eq!(
             SnoozeLength::parse(" 1h 30m").map(|l| l.0),
             Ok(Duration::from_secs(5400))

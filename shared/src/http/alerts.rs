@@ -10,11 +10,11 @@ use uuid::Uuid;
 use super::ApiError;
 use super::body::{self, Field};
 use crate::alerts::{
-    Comment, Cursor, ListQuery, MAX_LIMIT, Severity, SnoozeEnd, SnoozeLength, SnoozeRefused,
-    SnoozeUntil,
+    Comment, Cursor, ListQuery, MAX_LIMIT, ResolvedCursor, ResolvedQuery, Severity, SnoozeEnd,
+    SnoozeLength, SnoozeRefused,
 };
 use crate::leads::LeadId;
-use crate::parse::Parse;
+use crate::parse::{Parse, Timestamp};
 
 /// The 404 of an alert the tenant does not have.
 pub fn no_such_alert() -> ApiError {
@@ -51,7 +51,7 @@ pub fn acknowledgement(req: &Request) -> Result<Option<Comment>, ApiError> {
 #[derive(Debug, Deserialize)]
 struct SnoozeBody {
     #[serde(default)]
-    until: Field<SnoozeUntil>,
+    until: Field<Timestamp>,
     #[serde(default, rename = "for")]
     length: Field<SnoozeLength>,
 }
@@ -92,39 +92,99 @@ pub fn list_query(params: Option<&QueryMap>) -> Result<ListQuery, ApiError> {
     let Some(params) = params else {
         return Ok(query);
     };
-    let invalid = |name: &str, message: String| {
-        ApiError::bad_request("invalid_query", format!("{name}: {message}"))
-    };
     if let Some(severity) = params.first("severity") {
-        query.severity =
-            Some(Severity::parse(severity).map_err(|why| invalid("severity", why.to_string()))?);
+        query.severity = Some(
+            Severity::parse(severity).map_err(|why| invalid_query("severity", why.to_string()))?,
+        );
     }
     if let Some(lead_id) = params.first("leadId") {
-        query.lead_id =
-            Some(LeadId::parse(lead_id).map_err(|why| invalid("leadId", format!("leadId {why}")))?);
+        query.lead_id = Some(
+            LeadId::parse(lead_id)
+                .map_err(|why| invalid_query("leadId", format!("leadId {why}")))?,
+        );
     }
-    if let Some(limit) = params.first("limit") {
-        query.limit = limit
-            .trim()
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| {
-                invalid(
-                    "limit",
-                    format!("must be a whole number from 1 to {MAX_LIMIT}."),
-                )
-            })?;
+    if let Some(limit) = limit_param(params)? {
+        query.limit = limit;
     }
     if let Some(cursor) = params.first("cursor") {
-        query.cursor = Some(Cursor::decode(cursor).ok_or_else(|| {
-            invalid(
-                "cursor",
-                "is not a cursor returned by this route (nextCursor).".into(),
-            )
-        })?);
+        query.cursor = Some(Cursor::decode(cursor).ok_or_else(not_a_cursor)?);
     }
     Ok(query)
+}
+
+/// A 400 `invalid_query` naming the parameter.
+fn invalid_query(name: &str, message: String) -> ApiError {
+    ApiError::bad_request("invalid_query", format!("{name}: {message}"))
+}
+
+fn not_a_cursor() -> ApiError {
+    invalid_query(
+        "cursor",
+        "is not a cursor returned by this route (nextCursor).".into(),
+    )
+}
+
+/// `limit`, when given: a whole number from 1 to [`MAX_LIMIT`].
+fn limit_param(params: &QueryMap) -> Result<Option<i64>, ApiError> {
+    params
+        .first("limit")
+        .map(|limit| {
+            limit
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    invalid_query(
+                        "limit",
+                        format!("must be a whole number from 1 to {MAX_LIMIT}."),
+                    )
+                })
+        })
+        .transpose()
+}
+
+/// How far back `GET /api/alerts/resolved` looks when `from` is not given.
+pub const RESOLVED_DEFAULT_DAYS: i64 = 7;
+
+/// The query of `GET /api/alerts/resolved` (`from`, `to`: RFC 3339 times, the last 7 days by
+/// default; `limit`; `cursor`), judged at `now`.
+pub fn resolved_query(
+    params: Option<&QueryMap>,
+    now: time::OffsetDateTime,
+) -> Result<ResolvedQuery, ApiError> {
+    let time_param = |name: &'static str| {
+        params
+            .and_then(|params| params.first(name))
+            .map(|text| {
+                Timestamp::parse(text)
+                    .map(|at| at.0)
+                    .map_err(|why| invalid_query(name, format!("{name} {why}")))
+            })
+            .transpose()
+    };
+    let to = time_param("to")?.unwrap_or(now);
+    let from = time_param("from")?
+        .unwrap_or_else(|| to.saturating_sub(time::Duration::days(RESOLVED_DEFAULT_DAYS)));
+    if from >= to {
+        return Err(invalid_query("from", "from must be before to.".into()));
+    }
+    let (limit, cursor) = match params {
+        None => (None, None),
+        Some(params) => (
+            limit_param(params)?,
+            params
+                .first("cursor")
+                .map(|cursor| ResolvedCursor::decode(cursor).ok_or_else(not_a_cursor))
+                .transpose()?,
+        ),
+    };
+    Ok(ResolvedQuery {
+        from,
+        to,
+        limit: limit.unwrap_or(crate::alerts::DEFAULT_LIMIT),
+        cursor,
+    })
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ impl Route {
 }
 
 /// Every route of the system.
-pub const ROUTES: [Route; 10] = [
+pub const ROUTES: [Route; 11] = [
     Route {
         method: "POST",
         path: "/api/activities/log",
@@ -35,6 +35,11 @@ pub const ROUTES: [Route; 10] = [
         method: "POST",
         path: "/api/alerts/{id}/resolve",
         function: "resolve-alert",
+    },
+    Route {
+        method: "GET",
+        path: "/api/alerts/resolved",
+        function: "resolved-alerts",
     },
     Route {
         method: "POST",
