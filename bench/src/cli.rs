@@ -75,6 +75,10 @@ pub(crate) enum Run {
         /// Copies measured one after the other.
         #[arg(long, default_value_t = 1)]
         rounds: usize,
+        /// With the alerts' history triggers disabled on the copies: what the history costs the
+        /// passes, measured against the same passes with it.
+        #[arg(long)]
+        without_history: bool,
     },
     /// Only the route benchmarks, on the data set an earlier `all` or `generate` left
     /// (`max_bench_<scale>`); prints the figures, and writes nothing unless asked (`--write`).

@@ -87,7 +87,8 @@ pub(crate) async fn evaluator_passes(
 /// `max-bench evaluator`: the passes and the floor on `rounds` copies of the loaded data set, one
 /// after the other, each migrated to this version and analyzed first (so that a schema change is
 /// measured on the same data as before it); prints the full pass against its writes alone.
-pub(crate) async fn on_copies(scale: &Scale, rounds: usize) {
+/// `without_history`: the alerts' history triggers (migrations/V10) off, to see what they cost.
+pub(crate) async fn on_copies(scale: &Scale, rounds: usize, without_history: bool) {
     let server = admin::connect(&database::server_url())
         .await
         .expect("reach PostgreSQL");
@@ -98,6 +99,15 @@ pub(crate) async fn on_copies(scale: &Scale, rounds: usize) {
         let url = database::url_of(&copy);
         admin::migrate(&url).await.expect("migrate the copy");
         let client = database::connect_to(&copy).await;
+        if without_history {
+            client
+                .batch_execute(
+                    "ALTER TABLE max_alerts DISABLE TRIGGER max_alerts_history_insert, \
+                     DISABLE TRIGGER max_alerts_history_update",
+                )
+                .await
+                .expect("history triggers off");
+        }
         client
             .batch_execute("VACUUM ANALYZE")
             .await

@@ -76,8 +76,12 @@ async fn main() {
             let output = output.unwrap_or_else(|| server::repository().join("BENCHMARKS.md"));
             statistics::compare(database::scale_named(&scale), &stale, rounds, &output).await;
         }
-        Run::Evaluator { scale, rounds } => {
-            evaluator::on_copies(&database::scale_named(&scale), rounds).await;
+        Run::Evaluator {
+            scale,
+            rounds,
+            without_history,
+        } => {
+            evaluator::on_copies(&database::scale_named(&scale), rounds, without_history).await;
         }
         Run::Directory {
             scale,
