@@ -5,7 +5,7 @@
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{AlertRow, alert_columns, with_lead, write_one};
+use super::{AlertRow, change_one, write_one};
 use crate::db::{Db, DbError};
 use crate::parse::{self, Invalid, Parse};
 use crate::tenancy::TenantScope;
@@ -39,21 +39,9 @@ impl Parse for Comment {
 /// Marks an active alert acknowledged unless it already is (or is resolved), and returns it as
 /// stored: acknowledging again changes nothing and returns the first acknowledgement, read with a
 /// lock so that one committed meanwhile is the one returned.
-pub const ACKNOWLEDGE: &str = concat!(
-    "WITH acknowledged AS (",
-    "UPDATE max_alerts SET acknowledged_at = now(), acknowledged_by = $3, acknowledgement = $4 ",
-    "WHERE tenant_id = $1 AND id = $2 AND resolved_at IS NULL AND acknowledged_at IS NULL ",
-    "RETURNING ",
-    alert_columns!(),
-    "), ",
-    "already AS (",
-    "SELECT ",
-    alert_columns!(),
-    " FROM max_alerts ",
-    "WHERE tenant_id = $1 AND id = $2 AND NOT EXISTS (SELECT FROM acknowledged) ",
-    "FOR SHARE), ",
-    "alert AS (SELECT * FROM acknowledged UNION ALL SELECT * FROM already) ",
-    with_lead!("SELECT * FROM alert", "")
+pub const ACKNOWLEDGE: &str = change_one!(
+    "acknowledged_at = now(), acknowledged_by = $3, acknowledgement = $4",
+    "resolved_at IS NULL AND acknowledged_at IS NULL"
 );
 
 /// Acknowledges an alert of the tenant as `actor`, with a comment if given. An alert already

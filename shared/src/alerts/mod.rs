@@ -137,6 +137,31 @@ macro_rules! with_lead {
 }
 use with_lead;
 
+/// A statement changing one alert of the tenant (`$1`, id `$2`) with `SET $set` where `$when`
+/// holds, and returning it as stored: an alert the change does not apply to is only read (no new
+/// row version), with a lock, so that a change committed meanwhile by another request is the one
+/// returned. A data-modifying WITH stays at the top level: the lead's directory entry is joined
+/// here.
+macro_rules! change_one {
+    ($set:literal, $when:literal) => {
+        concat!(
+            "WITH changed AS (UPDATE max_alerts SET ",
+            $set,
+            " WHERE tenant_id = $1 AND id = $2 AND ",
+            $when,
+            " RETURNING ",
+            $crate::alerts::alert_columns!(),
+            "), already AS (SELECT ",
+            $crate::alerts::alert_columns!(),
+            " FROM max_alerts WHERE tenant_id = $1 AND id = $2 ",
+            "AND NOT EXISTS (SELECT FROM changed) FOR SHARE), ",
+            "alert AS (SELECT * FROM changed UNION ALL SELECT * FROM already) ",
+            $crate::alerts::with_lead!("SELECT * FROM alert", "")
+        )
+    };
+}
+use change_one;
+
 /// The positions of the columns of [`alert_columns`]: read by index, not by name, as a page reads
 /// 21 columns of up to 200 rows.
 mod column {

@@ -3,29 +3,16 @@
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{AlertRow, alert_columns, with_lead, write_one};
+use super::{AlertRow, change_one, write_one};
 use crate::db::{Db, DbError};
 use crate::tenancy::TenantScope;
 
 /// Marks an alert resolved unless it already is, and returns it as stored: an alert already
 /// resolved is only read (no new row version), and read with a lock, so that a resolution
 /// committed meanwhile by another request is the one returned.
-pub const RESOLVE: &str = concat!(
-    "WITH resolved AS (",
-    "UPDATE max_alerts SET resolved_at = now(), resolved_by = $3, resolution = 'manual' ",
-    "WHERE tenant_id = $1 AND id = $2 AND resolved_at IS NULL ",
-    "RETURNING ",
-    alert_columns!(),
-    "), ",
-    "already AS (",
-    "SELECT ",
-    alert_columns!(),
-    " FROM max_alerts ",
-    "WHERE tenant_id = $1 AND id = $2 AND NOT EXISTS (SELECT FROM resolved) ",
-    "FOR SHARE), ",
-    // A data-modifying WITH stays at the top level: the lead's directory entry is joined here.
-    "alert AS (SELECT * FROM resolved UNION ALL SELECT * FROM already) ",
-    with_lead!("SELECT * FROM alert", "")
+pub const RESOLVE: &str = change_one!(
+    "resolved_at = now(), resolved_by = $3, resolution = 'manual'",
+    "resolved_at IS NULL"
 );
 
 /// Resolves an alert of the tenant, as `actor` (`user:<id>`, `api-key:<prefix>`). Resolving again

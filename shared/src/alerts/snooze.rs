@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{AlertRow, alert_columns, with_lead, write_one};
+use super::{AlertRow, change_one, write_one};
 use crate::db::{Db, DbError};
 use crate::parse::{self, Invalid, Parse};
 use crate::tenancy::TenantScope;
@@ -70,39 +70,12 @@ impl Parse for SnoozeLength {
 
 /// Snoozes an active alert until `$4` (again: the new end replaces the old); an alert already
 /// resolved is only read.
-pub const SNOOZE: &str = concat!(
-    "WITH snoozed AS (",
-    "UPDATE max_alerts SET snoozed_until = $4, snoozed_by = $3 ",
-    "WHERE tenant_id = $1 AND id = $2 AND resolved_at IS NULL ",
-    "RETURNING ",
-    alert_columns!(),
-    "), ",
-    "already AS (",
-    "SELECT ",
-    alert_columns!(),
-    " FROM max_alerts ",
-    "WHERE tenant_id = $1 AND id = $2 AND NOT EXISTS (SELECT FROM snoozed) ",
-    "FOR SHARE), ",
-    "alert AS (SELECT * FROM snoozed UNION ALL SELECT * FROM already) ",
-    with_lead!("SELECT * FROM alert", "")
-);
+pub const SNOOZE: &str = change_one!("snoozed_until = $4, snoozed_by = $3", "resolved_at IS NULL");
 
 /// Wakes an alert snoozed now (recording who); any other is only read.
-pub const WAKE: &str = concat!(
-    "WITH woken AS (",
-    "UPDATE max_alerts SET snoozed_until = NULL, snoozed_by = $3 ",
-    "WHERE tenant_id = $1 AND id = $2 AND resolved_at IS NULL AND snoozed_until > now() ",
-    "RETURNING ",
-    alert_columns!(),
-    "), ",
-    "already AS (",
-    "SELECT ",
-    alert_columns!(),
-    " FROM max_alerts ",
-    "WHERE tenant_id = $1 AND id = $2 AND NOT EXISTS (SELECT FROM woken) ",
-    "FOR SHARE), ",
-    "alert AS (SELECT * FROM woken UNION ALL SELECT * FROM already) ",
-    with_lead!("SELECT * FROM alert", "")
+pub const WAKE: &str = change_one!(
+    "snoozed_until = NULL, snoozed_by = $3",
+    "resolved_at IS NULL AND snoozed_until > now()"
 );
 
 /// Snoozes an alert of the tenant until `end`, as `actor`. `None` when the tenant has no such
