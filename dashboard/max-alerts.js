@@ -11,9 +11,16 @@
 // care of), "Reporter" (snooze for an hour, 4 hours, until tomorrow 09:00 or a week: the alert leaves
 // the list until then, and the snoozed ones are counted apart). Every action is optimistic, undone
 // with an error if the call fails, and said in the live region. "Historique" shows an alert's
-// history (raised, escalated, acknowledged, snoozed… by whom, when) on demand. It refreshes itself
-// while the page is visible, and catches up as soon as it shows again. Keyboard and screen-reader
-// usable; its colours pass WCAG 2.1 AA (checked with axe-core in the tests).
+// history (raised, escalated, acknowledged, snoozed… by whom, when) on demand. Below the list,
+// "Statistiques" opens the metrics view of the last 30 days (GET /api/alerts/metrics): the key
+// figures (raised, resolved by hand and automatically, still open, share resolved within 24 h,
+// median time to resolve, widget users), three small inline-SVG charts per day (raised and
+// resolved, open at the end of the day, widget users), each summed up in words and given as a
+// table for screen readers, and the figures by rule; loaded when it opens and on every refresh
+// while open, and a failure there never touches the list. It refreshes itself while the page is
+// visible, and catches up as soon as it shows again. Every request sends `Accept-Language` with
+// the widget's language. Keyboard and screen-reader usable; its colours pass WCAG 2.1 AA (checked
+// with axe-core in the tests).
 //
 // A real app whose sign-in refreshes its tokens gives the widget a way to ask, rather than a token
 // in the markup: `widget.getToken = () => auth.currentToken()` (a function returning the token, or
@@ -76,6 +83,52 @@ const STRINGS = {
     listLabel: 'Alertes actives',
     badgesLabel: 'Alertes par sévérité',
     ago: (n, unit) => (unit === 'now' ? "à l'instant" : `il y a ${n} ${{ min: 'min', h: 'h', d: 'j' }[unit]}`),
+    metrics: 'Statistiques',
+    metricsLabel: 'Statistiques des 30 derniers jours',
+    metricsPeriod: (from, to) => `30 derniers jours, du ${from} au ${to}`,
+    metricsLoading: 'Chargement des statistiques…',
+    metricsFailed: 'Impossible de charger les statistiques pour le moment.',
+    metricsLoaded: 'Statistiques des 30 derniers jours chargées.',
+    retry: 'Réessayer',
+    figures: {
+      raised: 'Alertes créées',
+      resolved: 'Résolues',
+      resolvedSplit: (manual, auto) => `${manual} à la main, ${auto} automatiquement`,
+      open: 'Encore ouvertes',
+      within24h: 'Résolues en moins de 24 h',
+      medianResolve: 'Délai médian de résolution',
+      widgetUsers: 'Utilisateurs du widget',
+    },
+    none: '—',
+    colon: ' : ',
+    duration: { s: 's', min: 'min', h: 'h', d: 'j' },
+    chartRaised: {
+      title: 'Créées et résolues par jour',
+      label: (from, to, raised, resolved) => `Alertes créées et résolues par jour, du ${from} au ${to} : ${raised} créées, ${resolved} résolues`,
+      raised: 'Créées',
+      resolved: 'Résolues',
+    },
+    chartOpen: {
+      title: 'Alertes ouvertes en fin de journée',
+      label: (from, to, last, peak) => `Alertes ouvertes en fin de journée, du ${from} au ${to} : ${last} à la fin de la période, ${peak} au plus`,
+      value: 'Ouvertes',
+    },
+    chartUsers: {
+      title: 'Utilisateurs du widget par jour',
+      label: (from, to, users, peak) => `Utilisateurs du widget par jour, du ${from} au ${to} : ${users} sur la période, ${peak} au plus en un jour`,
+      value: 'Utilisateurs',
+    },
+    chartData: 'Données du graphique',
+    day: 'Jour',
+    byRule: 'Par règle',
+    rule: 'Règle',
+    rules: {
+      UnansweredInbound: 'Message sans réponse',
+      DeliveryFailed: 'Message non délivré',
+      NoContact7d: 'Sans contact',
+      NoReply3d: 'Sans réponse du lead',
+    },
+    ruleColumns: { raised: 'Créées', resolved: 'Résolues', open: 'Ouvertes', median: 'Délai médian' },
   },
   en: {
     title: 'M.A.X. Alerts',
@@ -132,6 +185,52 @@ const STRINGS = {
     listLabel: 'Active alerts',
     badgesLabel: 'Alerts by severity',
     ago: (n, unit) => (unit === 'now' ? 'just now' : `${n} ${{ min: 'min', h: 'h', d: 'd' }[unit]} ago`),
+    metrics: 'Statistics',
+    metricsLabel: 'Statistics for the last 30 days',
+    metricsPeriod: (from, to) => `Last 30 days, ${from} to ${to}`,
+    metricsLoading: 'Loading the statistics…',
+    metricsFailed: 'The statistics cannot be loaded right now.',
+    metricsLoaded: 'Statistics for the last 30 days loaded.',
+    retry: 'Try again',
+    figures: {
+      raised: 'Alerts raised',
+      resolved: 'Resolved',
+      resolvedSplit: (manual, auto) => `${manual} by hand, ${auto} automatically`,
+      open: 'Still open',
+      within24h: 'Resolved within 24 h',
+      medianResolve: 'Median time to resolve',
+      widgetUsers: 'Widget users',
+    },
+    none: '—',
+    colon: ': ',
+    duration: { s: 's', min: 'min', h: 'h', d: 'd' },
+    chartRaised: {
+      title: 'Raised and resolved per day',
+      label: (from, to, raised, resolved) => `Alerts raised and resolved per day, ${from} to ${to}: ${raised} raised, ${resolved} resolved`,
+      raised: 'Raised',
+      resolved: 'Resolved',
+    },
+    chartOpen: {
+      title: 'Open alerts at the end of each day',
+      label: (from, to, last, peak) => `Open alerts at the end of each day, ${from} to ${to}: ${last} at the end of the period, ${peak} at most`,
+      value: 'Open',
+    },
+    chartUsers: {
+      title: 'Widget users per day',
+      label: (from, to, users, peak) => `Widget users per day, ${from} to ${to}: ${users} over the period, ${peak} at most in a day`,
+      value: 'Users',
+    },
+    chartData: 'Chart data',
+    day: 'Day',
+    byRule: 'By rule',
+    rule: 'Rule',
+    rules: {
+      UnansweredInbound: 'Unanswered message',
+      DeliveryFailed: 'Message not delivered',
+      NoContact7d: 'No contact',
+      NoReply3d: 'No reply from the lead',
+    },
+    ruleColumns: { raised: 'Raised', resolved: 'Resolved', open: 'Open', median: 'Median time' },
   },
 };
 
@@ -199,6 +298,46 @@ a.lead:hover { text-decoration-color: currentColor; }
 .history q { font-style: italic; }
 .more { margin: 8px 0 0; color: #5a6478; font-size: 12px; }
 [aria-busy="true"] .status::before { content: "⟳ "; }
+/* The metrics view ("Statistiques"): key figures, three small charts, a table by rule. */
+.metrics-toggle-bar { margin: 12px 0 0; }
+.metrics-toggle[aria-expanded="true"] { background: #e3e9f2; }
+.metrics {
+  margin: 10px 0 0; padding: 12px 0 0; border-top: 1px solid #e6eaf1;
+  display: grid; grid-template-columns: minmax(0, 1fr); gap: 14px;
+}
+.metrics[hidden] { display: none; }
+.metrics:focus { outline: none; }
+.metrics:focus-visible { outline: 3px solid var(--max-alerts-focus, #2f6fde); outline-offset: 2px; }
+.metrics h3 { font-size: 15px; margin: 0; }
+.metrics h4 { font-size: 13px; margin: 0 0 4px; }
+.metrics .period, .metrics .note { margin: 2px 0 0; color: #5a6478; font-size: 12px; }
+.metrics .failed { margin: 0; display: flex; flex-wrap: wrap; align-items: center; gap: 8px; }
+.figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(140px, 1fr)); gap: 8px; margin: 0; }
+.figures div { padding: 8px 10px; border-radius: 8px; background: #f6f8fb; }
+.figures dt { color: #5a6478; font-size: 12px; }
+.figures dd { margin: 0; font-size: 20px; font-weight: 600; }
+.figures dd small { display: block; font-size: 12px; font-weight: 400; color: #5a6478; }
+.metrics figure { margin: 0; }
+.legend { display: flex; flex-wrap: wrap; gap: 4px 14px; margin: 0 0 4px; padding: 0; list-style: none; font-size: 12px; }
+.legend svg { width: 12px; height: 12px; vertical-align: -1px; margin-right: 4px; }
+svg.chart { display: block; width: 100%; height: auto; max-height: 180px; }
+svg.chart text { font-size: 12px; fill: #5a6478; }
+svg.chart .axis { stroke: #9aa3b5; stroke-width: 1; }
+.bar.raised { fill: #2f5fb3; }
+.bar.resolved { fill: #fff; stroke: #1f5e4e; stroke-width: 2; }
+.bar.open { fill: #9a6108; }
+.bar.users { fill: #2e7d6b; }
+details.data { font-size: 12px; margin-top: 4px; }
+details.data summary { cursor: pointer; color: #5a6478; }
+.metrics table { border-collapse: collapse; font-size: 12px; margin-top: 4px; }
+table.rules { width: 100%; }
+.metrics caption { text-align: left; font-weight: 600; font-size: 13px; margin-bottom: 4px; }
+.metrics th, .metrics td { padding: 2px 4px; text-align: right; border-bottom: 1px solid #e6eaf1; }
+.metrics th:first-child, .metrics td:first-child { text-align: left; }
+.metrics thead th { color: #5a6478; font-weight: 400; vertical-align: bottom; }
+.visually-hidden {
+  position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; border: 0;
+}
 @media (prefers-reduced-motion: no-preference) { li.alert { transition: opacity .15s; } }
 `;
 
@@ -271,6 +410,121 @@ function leadElement(alert, lead, words) {
   return element('span', { class: 'lead', text: lead });
 }
 
+/// A tenant's day ("2026-11-07") in the widget's words: "7 nov.". The day is a calendar date,
+/// not an instant: it is read and written in UTC so that no time zone moves it.
+function dayLabel(day, words) {
+  return new Date(`${day}T00:00:00Z`).toLocaleDateString(words.locale, { day: 'numeric', month: 'short', timeZone: 'UTC' });
+}
+
+/// A waiting time in whole seconds, readably: "45 s", "12 min", "2 h 10 min", "3 j 4 h".
+function duration(seconds, words) {
+  const unit = words.duration;
+  if (seconds < 60) return `${Math.max(0, Math.round(seconds))} ${unit.s}`;
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 60) return `${minutes} ${unit.min}`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) return minutes % 60 ? `${hours} ${unit.h} ${minutes % 60} ${unit.min}` : `${hours} ${unit.h}`;
+  const days = Math.floor(hours / 24);
+  return hours % 24 ? `${days} ${unit.d} ${hours % 24} ${unit.h}` : `${days} ${unit.d}`;
+}
+
+/// The median time to resolve of a set of figures, or a dash when nothing was resolved.
+function medianResolve(figures, words) {
+  return figures.timeToResolve ? duration(figures.timeToResolve.medianSeconds, words) : words.none;
+}
+
+const resolvedCount = (figures) => (figures.resolvedManually || 0) + (figures.resolvedAutomatically || 0);
+
+/// A small bar chart of the period's days in inline SVG: for each day, one bar a series side by
+/// side; the highest value on the left, the first and last days below. Screen readers get its
+/// `label` (a summary in words); each day's figures show on hover.
+function barChart(days, series, label, words) {
+  const width = 480;
+  const height = 120;
+  const top = 10;
+  const bottom = 18;
+  const left = 26;
+  const plot = height - top - bottom;
+  const max = Math.max(1, ...days.flatMap((day) => series.map((s) => s.value(day))));
+  const slot = (width - left) / Math.max(1, days.length);
+  const barWidth = Math.max(1, (slot - 2) / series.length);
+  const svg = svgElement(
+    'svg',
+    { class: 'chart', viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': label, focusable: 'false' },
+    svgElement('line', { class: 'axis', x1: left, x2: width, y1: top + plot, y2: top + plot }),
+    svgElement('text', { x: left - 4, y: top + 8, 'text-anchor': 'end', text: String(max) }),
+    svgElement('text', { x: left - 4, y: top + plot, 'text-anchor': 'end', text: '0' }),
+  );
+  days.forEach((day, i) => {
+    const group = svgElement('g', { 'data-day': day.day });
+    series.forEach((s, j) => {
+      const value = s.value(day);
+      const barHeight = (value / max) * plot;
+      group.append(svgElement('rect', {
+        class: `bar ${s.className}`, x: (left + i * slot + 1 + j * barWidth).toFixed(1), y: (top + plot - barHeight).toFixed(1),
+        width: barWidth.toFixed(1), height: barHeight.toFixed(1),
+      }));
+    });
+    group.append(svgElement('title', { text: `${dayLabel(day.day, words)}${words.colon}${series.map((s) => `${s.name} ${s.value(day)}`).join(', ')}` }));
+    svg.append(group);
+  });
+  if (days.length > 0) {
+    svg.append(
+      svgElement('text', { x: left, y: height - 4, text: dayLabel(days[0].day, words) }),
+      svgElement('text', { x: width, y: height - 4, 'text-anchor': 'end', text: dayLabel(days[days.length - 1].day, words) }),
+    );
+  }
+  return svg;
+}
+
+/// A chart with its title, its legend when it has several series, and its figures as a table
+/// (in a <details>, for whoever wants the numbers rather than the bars).
+function chartFigure(name, title, days, series, label, words) {
+  const figure = element('figure', { class: `chart-${name}`, 'data-chart': name }, element('h4', { text: title }));
+  if (series.length > 1) {
+    figure.append(element(
+      'ul',
+      { class: 'legend' },
+      ...series.map((s) => element(
+        'li',
+        {},
+        svgElement('svg', { viewBox: '0 0 12 12', 'aria-hidden': 'true', focusable: 'false' },
+          svgElement('rect', { class: `bar ${s.className}`, x: 1, y: 1, width: 10, height: 10 })),
+        s.name,
+      )),
+    ));
+  }
+  figure.append(barChart(days, series, label, words));
+  figure.append(element(
+    'details',
+    { class: 'data' },
+    element('summary', { 'data-focus': `data-${name}` }, words.chartData, element('span', { class: 'visually-hidden', text: `${words.colon}${title}` })),
+    element(
+      'table',
+      {},
+      element('caption', { class: 'visually-hidden', text: title }),
+      element('thead', {}, element('tr', {}, element('th', { scope: 'col', text: words.day }), ...series.map((s) => element('th', { scope: 'col', text: s.name })))),
+      element('tbody', {}, ...days.map((day) => element(
+        'tr',
+        {},
+        element('th', { scope: 'row', text: dayLabel(day.day, words) }),
+        ...series.map((s) => element('td', { text: String(s.value(day)) })),
+      ))),
+    ),
+  ));
+  return figure;
+}
+
+function svgElement(tag, attributes = {}, ...children) {
+  const node = document.createElementNS('http://www.w3.org/2000/svg', tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name === 'text') node.textContent = value;
+    else node.setAttribute(name, value);
+  }
+  node.append(...children);
+  return node;
+}
+
 function element(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attributes)) {
@@ -296,6 +550,10 @@ class MaxAlerts extends HTMLElement {
     this._snoozeOpen = null; // the alert whose snooze choices are open (one at a time)
     this._historyOpen = new Set();
     this._histories = new Map(); // id → { state: 'loading' | 'failed' | 'ready', events }
+    this._metricsOpen = false;
+    this._metrics = { state: 'idle', data: null }; // state: 'idle' | 'loading' | 'failed' | 'ready'
+    this._metricsSequence = 0;
+    this._metricsShown = null; // what the metrics panel shows now: { lang, content }
     this._lastUpdated = null;
     this._lastAttempt = 0;
     this._loading = false;
@@ -326,8 +584,14 @@ class MaxAlerts extends HTMLElement {
     else this.refresh();
   }
 
+  /// The widget's language: `fr` (the default) or `en`.
+  get _lang() {
+    const lang = (this.getAttribute('lang') || 'fr').slice(0, 2).toLowerCase();
+    return Object.hasOwn(STRINGS, lang) ? lang : 'fr';
+  }
+
   get _words() {
-    return STRINGS[(this.getAttribute('lang') || 'fr').slice(0, 2).toLowerCase()] || STRINGS.fr;
+    return STRINGS[this._lang];
   }
 
   get _interval() {
@@ -387,7 +651,8 @@ class MaxAlerts extends HTMLElement {
   /// A call to the API; `body`, when given, is sent as JSON.
   async _request(path, { body, ...options } = {}) {
     const token = await this._currentToken();
-    const headers = { Accept: 'application/json', Authorization: `Bearer ${token}` };
+    // Accept-Language: the server words what it can (alert messages) in the reader's language.
+    const headers = { Accept: 'application/json', 'Accept-Language': this._lang, Authorization: `Bearer ${token}` };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     return fetch(this._url(path), {
       ...options,
@@ -418,6 +683,7 @@ class MaxAlerts extends HTMLElement {
     }
     const sequence = ++this._sequence;
     this._lastAttempt = Date.now();
+    if (this._metricsOpen) this._loadMetrics();
     this._loading = true;
     this._render();
     try {
@@ -537,6 +803,40 @@ class MaxAlerts extends HTMLElement {
     this._render();
   }
 
+  /// Opens or closes the metrics view ("Statistiques"); opening it loads the metrics afresh.
+  toggleMetrics() {
+    this._metricsOpen = !this._metricsOpen;
+    if (this._metricsOpen) {
+      this._loadMetrics(true);
+    } else {
+      this._metricsSequence += 1; // A load on its way is of no use any more.
+      if (this._metrics.state === 'loading') this._metrics = { ...this._metrics, state: this._metrics.data ? 'ready' : 'idle' };
+      this._render();
+    }
+  }
+
+  /// Loads the last 30 days' metrics. The figures shown stay while a refresh loads them again; a
+  /// failure is said in the panel (with a retry) and in the live region, and never touches the
+  /// alert list. `announce`: say in the live region that they are there (when asked for).
+  async _loadMetrics(announce = false) {
+    const sequence = ++this._metricsSequence;
+    this._metrics = { ...this._metrics, state: 'loading' };
+    this._render();
+    let next = { state: 'failed', data: null };
+    try {
+      const response = await this._request('/api/alerts/metrics');
+      const body = await response.json().catch(() => null);
+      if (response.ok && body?.success === true && body.totals && Array.isArray(body.days)) next = { state: 'ready', data: body };
+    } catch {
+      // Said in words in the panel.
+    }
+    if (sequence !== this._metricsSequence) return; // A newer load took over, or the panel closed.
+    this._metrics = next;
+    if (next.state === 'failed') this._announce(this._words.metricsFailed);
+    else if (announce) this._announce(this._words.metricsLoaded);
+    this._render();
+  }
+
   /// Takes an alert out of the list while its call is on its way, keeping a keyboard user's focus
   /// in the list if it was on the alert.
   _leave(id) {
@@ -610,6 +910,22 @@ class MaxAlerts extends HTMLElement {
     this._list.addEventListener('keydown', (event) => this._keydown(event));
     this._empty = element('p', { class: 'empty' });
     this._more = element('p', { class: 'more' });
+    // The metrics view: its button comes after the list (the list is the widget's first view, and
+    // the first thing a keyboard reaches after "Actualiser"), right before the panel it opens.
+    this._metricsButton = element('button', { type: 'button', class: 'metrics-toggle', 'aria-controls': 'metrics', 'aria-expanded': 'false' });
+    this._metricsButton.addEventListener('click', () => this.toggleMetrics());
+    this._metricsPanel = element('section', { class: 'metrics', id: 'metrics', 'aria-labelledby': 'metrics-title', tabindex: '-1', hidden: true });
+    this._metricsPanel.addEventListener('click', (event) => {
+      if (event.target.closest('button[data-action="metrics-retry"]')) this._loadMetrics(true);
+    });
+    // Escape from inside the panel closes it and gives the focus back to its button.
+    this._metricsPanel.addEventListener('keydown', (event) => {
+      if (event.key !== 'Escape' || !this._metricsOpen) return;
+      event.preventDefault();
+      event.stopPropagation();
+      this.toggleMetrics();
+      this._metricsButton.focus();
+    });
     this._panel = element(
       'section',
       { class: 'panel', part: 'panel', 'aria-labelledby': 'title' },
@@ -619,6 +935,8 @@ class MaxAlerts extends HTMLElement {
       this._empty,
       this._list,
       this._more,
+      element('div', { class: 'metrics-toggle-bar' }, this._metricsButton),
+      this._metricsPanel,
     );
     this._root.append(style, this._panel);
   }
@@ -711,6 +1029,114 @@ class MaxAlerts extends HTMLElement {
     const hiddenCount = stats ? stats.total - shown.length : 0;
     this._more.hidden = !(data && data.nextCursor && hiddenCount > 0);
     this._more.textContent = hiddenCount > 0 ? words.more(hiddenCount) : '';
+    this._renderMetrics(words);
+  }
+
+  /// The metrics panel, rebuilt only when what it shows changes (new figures, a failure, another
+  /// language): a refresh on its way leaves the figures in place, marked busy. The open tables
+  /// and the focus inside the panel are kept across a rebuild.
+  _renderMetrics(words) {
+    const open = this._metricsOpen;
+    const panel = this._metricsPanel;
+    this._metricsButton.textContent = words.metrics;
+    this._metricsButton.setAttribute('aria-expanded', String(open));
+    panel.hidden = !open;
+    const { state, data } = this._metrics;
+    panel.setAttribute('aria-busy', String(state === 'loading'));
+    if (!open) return;
+    const content = data && (state === 'ready' || state === 'loading') ? data : state;
+    if (this._metricsShown?.content === content && this._metricsShown.lang === this._lang) return;
+    this._metricsShown = { content, lang: this._lang };
+
+    const focused = this._root.activeElement;
+    const hadFocus = Boolean(focused && panel.contains(focused));
+    const focusKey = hadFocus ? focused.dataset?.focus : null;
+    const openDetails = new Set([...panel.querySelectorAll('details[open]')].map((d) => d.closest('[data-chart]')?.dataset.chart));
+
+    const heading = element('h3', { id: 'metrics-title', text: words.metricsLabel });
+    if (state === 'failed') {
+      panel.replaceChildren(heading, element(
+        'p',
+        { class: 'failed' },
+        words.metricsFailed,
+        element('button', { type: 'button', 'data-action': 'metrics-retry', 'data-focus': 'retry', text: words.retry }),
+      ));
+    } else if (!data) {
+      panel.replaceChildren(heading, element('p', { class: 'note', text: words.metricsLoading }));
+    } else {
+      panel.replaceChildren(heading, ...this._metricsContent(data, words));
+      for (const details of panel.querySelectorAll('details')) {
+        if (openDetails.has(details.closest('[data-chart]')?.dataset.chart)) details.open = true;
+      }
+    }
+    if (hadFocus && !panel.contains(this._root.activeElement)) {
+      (focusKey && panel.querySelector(`[data-focus="${focusKey}"]`) || panel).focus();
+    }
+  }
+
+  /// What the metrics panel shows: the period, the key figures, the charts, the rules.
+  _metricsContent(data, words) {
+    const totals = data.totals;
+    const days = data.days;
+    const from = dayLabel(data.from, words);
+    const to = dayLabel(data.to, words);
+    const share = totals.resolvedWithin24hShare;
+    const figure = (name, term, value, detail) => element(
+      'div',
+      { 'data-figure': name },
+      element('dt', { text: term }),
+      element('dd', {}, String(value), ...(detail ? [element('small', { text: detail })] : [])),
+    );
+    const figures = words.figures;
+    const keyFigures = element(
+      'dl',
+      { class: 'figures' },
+      figure('raised', figures.raised, totals.raised),
+      figure('resolved', figures.resolved, resolvedCount(totals), figures.resolvedSplit(totals.resolvedManually, totals.resolvedAutomatically)),
+      figure('open', figures.open, totals.openAtEnd),
+      figure('within24h', figures.within24h, share === null || share === undefined
+        ? words.none
+        : new Intl.NumberFormat(words.locale, { style: 'percent', maximumFractionDigits: 0 }).format(share)),
+      figure('median-resolve', figures.medianResolve, medianResolve(totals, words)),
+      figure('widget-users', figures.widgetUsers, data.widgetUsers ?? 0),
+    );
+
+    const raised = words.chartRaised;
+    const opened = words.chartOpen;
+    const users = words.chartUsers;
+    const charts = [
+      chartFigure('raised', raised.title, days, [
+        { className: 'raised', name: raised.raised, value: (day) => day.raised },
+        { className: 'resolved', name: raised.resolved, value: resolvedCount },
+      ], raised.label(from, to, totals.raised, resolvedCount(totals)), words),
+      chartFigure('open', opened.title, days, [{ className: 'open', name: opened.value, value: (day) => day.openAtEnd }],
+        opened.label(from, to, days.length ? days[days.length - 1].openAtEnd : 0, Math.max(0, ...days.map((day) => day.openAtEnd))), words),
+      chartFigure('users', users.title, days, [{ className: 'users', name: users.value, value: (day) => day.widgetUsers ?? 0 }],
+        users.label(from, to, data.widgetUsers ?? 0, Math.max(0, ...days.map((day) => day.widgetUsers ?? 0))), words),
+    ];
+
+    const columns = words.ruleColumns;
+    const rules = element(
+      'table',
+      { class: 'rules' },
+      element('caption', { text: words.byRule }),
+      element('thead', {}, element(
+        'tr',
+        {},
+        element('th', { scope: 'col', text: words.rule }),
+        ...[columns.raised, columns.resolved, columns.open, columns.median].map((text) => element('th', { scope: 'col', text })),
+      )),
+      element('tbody', {}, ...(data.byRule || []).map((rule) => element(
+        'tr',
+        { 'data-rule': rule.type },
+        element('th', { scope: 'row', text: Object.hasOwn(words.rules, rule.type) ? words.rules[rule.type] : rule.type }),
+        element('td', { text: String(rule.raised) }),
+        element('td', { text: String(resolvedCount(rule)) }),
+        element('td', { text: String(rule.openAtEnd) }),
+        element('td', { text: medianResolve(rule, words) }),
+      ))),
+    );
+    return [element('p', { class: 'period', text: words.metricsPeriod(from, to) }), keyFigures, ...charts, rules];
   }
 
   /// One alert: who, what, since when, its marks, its actions, and its history when open.

@@ -120,6 +120,21 @@ pub(crate) enum Run {
         #[arg(long, requires = "write")]
         output: Option<PathBuf>,
     },
+    /// Only the alerts' metrics: a tenant given many historical alerts (through the real
+    /// triggers), its metrics of the last 30 and 366 days read through the functions' code,
+    /// against the same month counted from the alerts; in a database of its own (dropped
+    /// afterwards). Prints the figures, and writes nothing unless asked (`--write`).
+    Metrics {
+        /// Historical alerts of the tenant.
+        #[arg(long, default_value_t = 1_000_000)]
+        alerts: i64,
+        /// Write the report too: its "Metrics" section and `bench/results/metrics.json`.
+        #[arg(long)]
+        write: bool,
+        /// Where the report is (default: BENCHMARKS.md at the root of the repository).
+        #[arg(long, requires = "write")]
+        output: Option<PathBuf>,
+    },
 }
 
 /// How each route is loaded.

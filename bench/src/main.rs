@@ -22,6 +22,7 @@ mod floor;
 mod generate;
 mod greenapi;
 mod load;
+mod metrics;
 mod pgbench;
 mod plot;
 mod report;
@@ -93,6 +94,17 @@ async fn main() {
             if write {
                 let output = output.unwrap_or_else(|| server::repository().join("BENCHMARKS.md"));
                 results::write_directory(&scale, &directory, &plans, &output);
+            }
+        }
+        Run::Metrics {
+            alerts,
+            write,
+            output,
+        } => {
+            let results = metrics::measure(alerts).await;
+            if write {
+                let output = output.unwrap_or_else(|| server::repository().join("BENCHMARKS.md"));
+                metrics::write(&results, &output);
             }
         }
         Run::Routes {

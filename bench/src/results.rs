@@ -70,7 +70,7 @@ pub(crate) fn machine() -> String {
 }
 
 /// Where the JSON, the plans and the chart of the report `output` are.
-fn results_dir(output: &Path) -> PathBuf {
+pub(crate) fn results_dir(output: &Path) -> PathBuf {
     output
         .parent()
         .map(|p| p.join("bench/results"))
@@ -201,7 +201,11 @@ pub(crate) fn write_directory(scale: &Scale, directory: &Directory, plans: &str,
     let mut section = String::new();
     crate::report::directory(&mut section, Some(directory), scale.name);
     let text = std::fs::read_to_string(output).unwrap_or_default();
-    std::fs::write(output, with_section(&text, &section)).expect("write report");
+    std::fs::write(
+        output,
+        with_section(&text, "## Lead directory\n", "## Evaluator\n", &section),
+    )
+    .expect("write report");
     println!(
         "wrote the lead directory's section of {}, and {} and {}",
         output.display(),
@@ -210,25 +214,24 @@ pub(crate) fn write_directory(scale: &Scale, directory: &Directory, plans: &str,
     );
 }
 
-/// `report` with its "Lead directory" section replaced by `section` (or added before the
-/// evaluator's, or at the end).
-fn with_section(report: &str, section: &str) -> String {
-    const HEADING: &str = "## Lead directory\n";
+/// `report` with its section under `heading` replaced by `section` (or added before the section
+/// under `next`, or at the end).
+pub(crate) fn with_section(report: &str, heading: &str, next: &str, section: &str) -> String {
     let at_line_start = |heading: &str| {
         report
             .match_indices(heading)
             .find(|(at, _)| *at == 0 || report[..*at].ends_with('\n'))
             .map(|(at, _)| at)
     };
-    let (before, after) = match at_line_start(HEADING) {
+    let (before, after) = match at_line_start(heading) {
         Some(start) => {
-            let rest = &report[start + HEADING.len()..];
+            let rest = &report[start + heading.len()..];
             let end = rest
                 .find("\n## ")
-                .map_or(report.len(), |at| start + HEADING.len() + at + 1);
+                .map_or(report.len(), |at| start + heading.len() + at + 1);
             (&report[..start], &report[end..])
         }
-        None => match at_line_start("## Evaluator\n") {
+        None => match at_line_start(next) {
             Some(at) => (&report[..at], &report[at..]),
             None => (report, ""),
         },

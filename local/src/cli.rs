@@ -57,6 +57,28 @@ pub enum Command {
     /// The lead directory's sync from a tenant's EspoCRM.
     #[command(subcommand)]
     Crm(CrmCommand),
+    /// Print the alerts' figures of a tenant for a period of its days: raised, resolved, time to
+    /// resolution, share within 24 hours, widget adoption; per day, rule and severity.
+    Report {
+        #[arg(long)]
+        tenant: String,
+        /// The first day (YYYY-MM-DD); default: 29 days before --to.
+        #[arg(long)]
+        from: Option<String>,
+        /// The last day, included (YYYY-MM-DD); default: the tenant's today.
+        #[arg(long)]
+        to: Option<String>,
+        /// Print the figures as JSON (as GET /api/alerts/metrics answers them).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the time zone of a tenant's days (metrics, reports), or set it.
+    TimeZone {
+        #[arg(long)]
+        tenant: String,
+        /// An IANA time zone, such as Europe/Paris or America/Montreal.
+        zone: Option<String>,
+    },
     /// Show what the lead directory knows of a lead (as JSON).
     Lead {
         #[arg(long)]

@@ -316,6 +316,7 @@ async fn forward(
         "alert-history" => alert_history::handle(&app, request).await,
         "snooze-alert" => snooze_alert::handle(&app, request).await,
         "resolved-alerts" => resolved_alerts::handle(&app, request).await,
+        "alert-metrics" => alert_metrics::handle(&app, request).await,
         "whatsapp-webhook" => whatsapp_webhook::handle(&app, request).await,
         "upsert-leads" => upsert_leads::handle(&app, request).await,
         other => {

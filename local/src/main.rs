@@ -55,6 +55,15 @@ async fn run(command: Command, config: Config) -> Result<(), commands::Error> {
         Command::ListKeys { tenant } => commands::keys::list(&tenant, &config).await,
         Command::Whatsapp(command) => commands::whatsapp::run(command, &config).await,
         Command::Crm(command) => commands::crm::run(command, &config).await,
+        Command::Report {
+            tenant,
+            from,
+            to,
+            json,
+        } => commands::report::run(&tenant, from.as_deref(), to.as_deref(), json, &config).await,
+        Command::TimeZone { tenant, zone } => {
+            commands::report::time_zone(&tenant, zone.as_deref(), &config).await
+        }
         Command::Lead { tenant, id } => commands::crm::lead(&tenant, &id, &config).await,
     }
 }

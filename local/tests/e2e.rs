@@ -696,11 +696,17 @@ fn the_openapi_document_matches_the_served_routes_and_statuses() {
     server.get(&history, None);
     server.get(&history, Some(&writer));
     server.get("/api/alerts/nope", key);
+    server.get(&format!("{history}?lang=de"), key);
     let resolved = "/api/alerts/resolved";
     server.get(resolved, key);
     server.get("/api/alerts/resolved?limit=0", key);
     server.get(resolved, None);
     server.get(resolved, Some(&writer));
+    let metrics = "/api/alerts/metrics";
+    server.get(metrics, Some(&reader));
+    server.get("/api/alerts/metrics?from=2026-12-02&to=2026-12-01", key);
+    server.get(metrics, None);
+    server.get(metrics, Some(&writer));
     let snooze = format!("/api/alerts/{id}/snooze");
     server.post_json(&snooze, key, r#"{"for": "2h"}"#);
     server.post_json(&snooze, key, r#"{"for": "forever"}"#);

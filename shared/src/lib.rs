@@ -3,7 +3,8 @@
 //! - `http`: reads requests into domain values, finds the caller, renders JSON, maps every
 //!   failure to a status in one place. The functions' handlers and `max-local` sit on it.
 //! - the domain: `activities`, `alerts`, `rules` (each rule in one home), the `evaluator` and
-//!   `whatsapp` (Green-API's conversations), with their SQL; `leads` and `parse` for the values they share. It knows nothing of HTTP or
+//!   `whatsapp` (Green-API's conversations), `metrics` (what became of the alerts, per day), with
+//!   their SQL; `leads` and `parse` for the values they share. It knows nothing of HTTP or
 //!   Lambda and returns domain errors.
 //! - `tenancy`: who acts for which tenant (keys, users' tokens), and how a transaction gets its
 //!   tenant.
@@ -22,6 +23,7 @@ pub mod db;
 pub mod evaluator;
 pub mod http;
 pub mod leads;
+pub mod metrics;
 pub mod parse;
 pub mod rules;
 pub mod secrets;

@@ -18,6 +18,7 @@ pub enum Invalid {
     NulCharacters,
     NotOneOf(&'static [&'static str]),
     NotTimestamp,
+    NotDate,
     InFuture { minutes: i64 },
     NotPhoneNumber,
     NotEmail,
@@ -37,6 +38,7 @@ impl fmt::Display for Invalid {
             Invalid::NotTimestamp => f.write_str(
                 "must be an ISO 8601 date and time with a time zone, such as 2026-11-24T09:30:00Z.",
             ),
+            Invalid::NotDate => f.write_str("must be a date such as 2026-11-24."),
             Invalid::InFuture { minutes } => {
                 write!(f, "must not be more than {minutes} minutes in the future.")
             }
@@ -67,6 +69,23 @@ impl Parse for Timestamp {
     }
 
     const EXPECTED: Option<Invalid> = Some(Invalid::NotTimestamp);
+}
+
+/// A calendar day as a caller writes it: `2026-11-24`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Day(pub time::Date);
+
+impl Parse for Day {
+    fn parse(text: &str) -> Result<Self, Invalid> {
+        time::Date::parse(
+            self::text(text)?.trim(),
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .map(Day)
+        .map_err(|_| Invalid::NotDate)
+    }
+
+    const EXPECTED: Option<Invalid> = Some(Invalid::NotDate);
 }
 
 /// A domain value read from text.

@@ -28,6 +28,8 @@ struct Open {
     kind: String,
     severity: String,
     message: String,
+    /// The English message (docs/alerts.md, "Languages").
+    message_en: Option<String>,
     escalated: bool,
 }
 
@@ -83,7 +85,7 @@ impl World {
             .owner()
             .await
             .query(
-                "SELECT lead_id, type, severity, message, escalated_at IS NOT NULL
+                "SELECT lead_id, type, severity, message, escalated_at IS NOT NULL, message_en
                    FROM max_alerts WHERE tenant_id = $1 AND resolved_at IS NULL
                   ORDER BY lead_id, type",
                 &[&tenant],
@@ -97,6 +99,7 @@ impl World {
                 severity: row.get(2),
                 message: row.get(3),
                 escalated: row.get(4),
+                message_en: row.get(5),
             })
             .collect()
     }
@@ -239,6 +242,14 @@ async fn a_lead_never_contacted_is_raised_seven_days_after_it_first_appeared() {
         open[1].message,
         "Sophie attend un premier contact depuis 9 jours"
     );
+    assert_eq!(
+        open[0].message_en.as_deref(),
+        Some("Never contacted in 8 days")
+    );
+    assert_eq!(
+        open[1].message_en.as_deref(),
+        Some("Sophie has been waiting for a first contact for 9 days")
+    );
 }
 
 #[tokio::test]
@@ -256,6 +267,10 @@ async fn an_unanswered_inbound_message_is_raised_after_four_hours_and_cleared_by
     assert_eq!(
         open[0].message,
         "Le lead a écrit il y a 4 heures, sans réponse"
+    );
+    assert_eq!(
+        open[0].message_en.as_deref(),
+        Some("The lead wrote 4 hours ago, unanswered")
     );
 
     // Answering resolves it at once, in the same transaction as the insert.
@@ -287,6 +302,10 @@ async fn no_reply_is_raised_after_three_days_and_cleared_by_a_reply() {
     assert_eq!(
         open[0].message,
         "Sophie n'a pas répondu depuis 3 jours. Peut-être essayer WhatsApp ?"
+    );
+    assert_eq!(
+        open[0].message_en.as_deref(),
+        Some("Sophie has not replied for 3 days. Maybe try WhatsApp?")
     );
 
     w.log("t", "sophie", ("email", "in", "received"), 0).await;
@@ -337,6 +356,10 @@ async fn a_failed_delivery_is_raised_at_once_and_cleared_by_a_delivery() {
     assert_eq!(
         open[0].message,
         "Le dernier message WhatsApp n'a pas été délivré"
+    );
+    assert_eq!(
+        open[0].message_en.as_deref(),
+        Some("The last WhatsApp message was not delivered")
     );
 
     w.log("t", "lead", ("whatsapp", "out", "delivered"), 0)
@@ -717,9 +740,18 @@ async fn messages_stay_true_as_days_pass() {
     w.evaluate().await;
     let before = w.open("t").await;
     assert_eq!(before[0].message, "Aucun contact depuis 7 jours");
+    assert_eq!(
+        before[0].message_en.as_deref(),
+        Some("No contact for 7 days")
+    );
     let summary = w.travel_and_evaluate("1 day").await;
     assert_eq!(summary.refreshed.get("NoContact7d"), Some(&1));
     assert_eq!(w.open("t").await[0].message, "Aucun contact depuis 8 jours");
+    assert_eq!(
+        w.open("t").await[0].message_en.as_deref(),
+        Some("No contact for 8 days"),
+        "both languages change wording together"
+    );
     assert_eq!(w.open("t").await.len(), 1, "the same alert, reworded");
 }
 

@@ -21,10 +21,15 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 async fn acknowledge_alert(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     http::expect_method(req, &Method::POST, "POST")?;
     let caller = app.caller(req).await?;
-    let input = http::alerts::acknowledgement(req)
-        .and_then(|comment| Ok((http::alerts::alert_id(req)?, comment)));
+    let input = http::alerts::acknowledgement(req).and_then(|comment| {
+        Ok((
+            http::alerts::alert_id(req)?,
+            comment,
+            http::alerts::language(req)?,
+        ))
+    });
     // Acting on an alert, as resolving it is.
-    let (scope, (id, comment)) = app
+    let (scope, (id, comment, language)) = app
         .authorize_input(&caller, Scope::ResolveAlerts, input)
         .await?;
     let row = alerts::acknowledge(&app.db, &scope, id, &caller.actor(), comment.as_ref())
@@ -34,7 +39,7 @@ async fn acknowledge_alert(app: &App, req: &Request) -> Result<Response<Body>, A
         StatusCode::OK,
         &Acknowledged {
             success: true,
-            alert: row.alert()?,
+            alert: row.alert_in(language)?,
         },
     ))
 }

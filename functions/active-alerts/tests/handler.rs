@@ -150,3 +150,83 @@ async fn an_unknown_key_is_a_401_whatever_the_query() {
     );
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn alerts_are_read_in_the_language_the_reader_asks_for() {
+    let (test, app) = setup().await;
+    // A rule's alert, with its English message and the rule's default action; and the seed's
+    // manual alert, written in French only.
+    test.owner()
+        .await
+        .batch_execute(&format!(
+            "INSERT INTO max_alerts (tenant_id, lead_id, type, severity, message, message_en,
+                                     suggested_action, created_at)
+             VALUES ('macrea', 'lead-1', 'NoContact7d', 'high', 'Aucun contact depuis 9 jours',
+                     'No contact for 9 days',
+                     '{{\"label\": \"Relancer le lead\", \"action\": \"follow_up\"}}'::jsonb,
+                     now() - interval '1 hour');
+             {SEED_INSERT}"
+        ))
+        .await
+        .unwrap();
+    let read = |language: Option<&'static str>, lang: Option<&'static str>| {
+        let app = &app;
+        async move {
+            let request = event_with(ACTIVE, |event| {
+                if let Some(language) = language {
+                    event["headers"]["accept-language"] = serde_json::json!(language);
+                }
+                if let Some(lang) = lang {
+                    event["rawQueryString"] = serde_json::json!(format!("lang={lang}"));
+                    event["queryStringParameters"] = serde_json::json!({"lang": lang});
+                }
+            });
+            status_and_json(active_alerts::handle(app, request).await)
+        }
+    };
+    let texts = |body: &serde_json::Value| -> Vec<(String, String)> {
+        body["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["message"].as_str().unwrap().to_owned(),
+                    a["suggestedAction"]["label"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    // The older alert first.
+    let french = [
+        (
+            "Aucun contact depuis 9 jours".into(),
+            "Relancer le lead".into(),
+        ),
+        ("Test alerte production".into(), "Test Action".into()),
+    ];
+    let english = [
+        (
+            "No contact for 9 days".into(),
+            "Follow up with the lead".into(),
+        ),
+        ("Test alerte production".into(), "Test Action".into()),
+    ];
+    for (language, lang, expected) in [
+        (None, None, &french),
+        (Some("en-GB,en;q=0.9,fr;q=0.5"), None, &english),
+        (Some("fr-FR, en;q=0.8"), None, &french),
+        (Some("de-DE, en;q=0.7, fr;q=0.3"), None, &english),
+        (Some("de, es"), None, &french),
+        (Some("en"), Some("fr"), &french),
+        (None, Some("EN"), &english),
+    ] {
+        let (status, body) = read(language, lang).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(&texts(&body), expected, "{language:?} {lang:?}");
+        assert_eq!(body["alerts"][0]["suggestedAction"]["action"], "follow_up");
+    }
+    let (status, body) = read(None, Some("de")).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["message"], "lang: lang must be fr or en.");
+}

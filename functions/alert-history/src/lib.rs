@@ -22,8 +22,10 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 async fn alert_history(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     http::expect_method(req, &Method::GET, "GET")?;
     let caller = app.caller(req).await?;
-    let id = http::alerts::alert_id(req);
-    let (scope, id) = app.authorize_input(&caller, Scope::ReadAlerts, id).await?;
+    let input = http::alerts::alert_id(req).and_then(|id| Ok((id, http::alerts::language(req)?)));
+    let (scope, (id, language)) = app
+        .authorize_input(&caller, Scope::ReadAlerts, input)
+        .await?;
     let (alert, history) = alerts::with_history(&app.db, &scope, id)
         .await?
         .ok_or_else(http::alerts::no_such_alert)?;
@@ -35,7 +37,7 @@ async fn alert_history(app: &App, req: &Request) -> Result<Response<Body>, ApiEr
         StatusCode::OK,
         &WithHistory {
             success: true,
-            alert: alert.alert()?,
+            alert: alert.alert_in(language)?,
             history,
         },
     ))

@@ -20,9 +20,10 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 async fn resolve_alert(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     http::expect_method(req, &Method::POST, "POST")?;
     let caller = app.caller(req).await?;
-    let id = body::optional_json(req).and_then(|()| http::alerts::alert_id(req));
-    let (scope, id) = app
-        .authorize_input(&caller, Scope::ResolveAlerts, id)
+    let input = body::optional_json(req)
+        .and_then(|()| Ok((http::alerts::alert_id(req)?, http::alerts::language(req)?)));
+    let (scope, (id, language)) = app
+        .authorize_input(&caller, Scope::ResolveAlerts, input)
         .await?;
     let row = alerts::resolve(&app.db, &scope, id, &caller.actor())
         .await?
@@ -31,7 +32,7 @@ async fn resolve_alert(app: &App, req: &Request) -> Result<Response<Body>, ApiEr
         StatusCode::OK,
         &Resolved {
             success: true,
-            alert: row.alert()?,
+            alert: row.alert_in(language)?,
         },
     ))
 }

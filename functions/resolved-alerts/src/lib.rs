@@ -4,7 +4,7 @@
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
-use shared::alerts::{self, Alert, AlertRow};
+use shared::alerts::{self, Alert};
 use shared::http::{self, ApiError, App};
 use shared::tenancy::Scope;
 use shared::time::OffsetDateTime;
@@ -29,16 +29,17 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 async fn resolved_alerts(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     http::expect_method(req, &Method::GET, "GET")?;
     let caller = app.caller(req).await?;
-    let query =
-        http::alerts::resolved_query(req.query_string_parameters_ref(), OffsetDateTime::now_utc());
-    let (scope, query) = app
-        .authorize_input(&caller, Scope::ReadAlerts, query)
+    let input =
+        http::alerts::resolved_query(req.query_string_parameters_ref(), OffsetDateTime::now_utc())
+            .and_then(|query| Ok((query, http::alerts::language(req)?)));
+    let (scope, (query, language)) = app
+        .authorize_input(&caller, Scope::ReadAlerts, input)
         .await?;
     let page = alerts::list_resolved(&app.db, &scope, &query).await?;
     let alerts = page
         .rows
         .iter()
-        .map(AlertRow::alert)
+        .map(|row| row.alert_in(language))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(http::json(
         StatusCode::OK,

@@ -1,24 +1,12 @@
 //! The handler, fed the sample events of `events/`, against a real database.
 
-use shared::testing::{event, event_with, events_app, status_and_json};
+use shared::testing::{event, event_with_query, events_app, status_and_json};
 
 const RESOLVED: &str = include_str!("../../../events/resolved-alerts.json");
 
 /// The event with this query string.
 fn with_query(pairs: &[(&str, &str)]) -> lambda_http::Request {
-    event_with(RESOLVED, |event| {
-        let map: serde_json::Map<String, serde_json::Value> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), (*v).into()))
-            .collect();
-        event["queryStringParameters"] = map.into();
-        event["rawQueryString"] = pairs
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("&")
-            .into();
-    })
+    event_with_query(RESOLVED, pairs)
 }
 
 #[tokio::test]

@@ -26,14 +26,17 @@ async fn snooze_alert(app: &App, req: &Request) -> Result<Response<Body>, ApiErr
         _ => return Err(ApiError::method_not_allowed("POST, DELETE")),
     };
     let caller = app.caller(req).await?;
-    let input = if snoozing {
-        http::alerts::snooze_end(req, OffsetDateTime::now_utc())
-            .and_then(|end| Ok((http::alerts::alert_id(req)?, Some(end))))
-    } else {
-        http::body::optional_json(req).and_then(|()| Ok((http::alerts::alert_id(req)?, None)))
-    };
+    let input = http::alerts::language(req).and_then(|language| {
+        let input = if snoozing {
+            http::alerts::snooze_end(req, OffsetDateTime::now_utc())
+                .and_then(|end| Ok((http::alerts::alert_id(req)?, Some(end))))
+        } else {
+            http::body::optional_json(req).and_then(|()| Ok((http::alerts::alert_id(req)?, None)))
+        };
+        input.map(|(id, end)| (id, end, language))
+    });
     // Acting on an alert, as resolving it is.
-    let (scope, (id, end)) = app
+    let (scope, (id, end, language)) = app
         .authorize_input(&caller, Scope::ResolveAlerts, input)
         .await?;
     let row = match end {
@@ -45,7 +48,7 @@ async fn snooze_alert(app: &App, req: &Request) -> Result<Response<Body>, ApiErr
         StatusCode::OK,
         &Snoozed {
             success: true,
-            alert: row.alert()?,
+            alert: row.alert_in(language)?,
         },
     ))
 }

@@ -5,6 +5,7 @@ mod cluster;
 pub mod crm;
 pub mod evaluate;
 pub mod keys;
+pub mod report;
 pub mod rules;
 pub mod tokens;
 pub mod whatsapp;

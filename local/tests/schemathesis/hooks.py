@@ -5,7 +5,9 @@ gives (`occurredAt` of an activity, `modifiedAt` of a lead) may not be more than
 future, a snooze ends a minute to 30 days from now, and a period's `from` comes before its `to`.
 This teaches the generator those rules (a future year becomes 2000; a snooze's `until` becomes an
 hour from now, its `for` two hours, when they have the documented form; a `from` not before its
-`to` becomes a day before it); every other value is drawn from the document as it stands.
+`to` becomes a day before it; for the metrics' days, a `from` after its `to`, or more than 366
+days before it, becomes 29 days before it); every other value is drawn from the document as it
+stands.
 """
 
 import datetime
@@ -51,9 +53,31 @@ def _parse(text):
     return at if at.tzinfo is not None else None
 
 
+def _day(text):
+    if not isinstance(text, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        return None
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _days_within_bounds(query):
+    start = _day(query.get("from"))
+    end = _day(query["to"]) if "to" in query else datetime.date.today()
+    if start is not None and end is not None and not 0 <= (end - start).days <= 365:
+        try:
+            query["from"] = (end - datetime.timedelta(days=29)).isoformat()
+        except OverflowError:
+            query["from"] = end.isoformat()
+
+
 @schemathesis.hook
 def map_query(ctx, query):
     if not isinstance(query, dict) or "from" not in query:
+        return query
+    if _day(query.get("from")) is not None:
+        _days_within_bounds(query)
         return query
     start = _parse(query.get("from"))
     end = _parse(query["to"]) if "to" in query else datetime.datetime.now(datetime.timezone.utc)

@@ -158,7 +158,12 @@ pub struct Page {
 impl Page {
     /// The page's alerts, in urgency order.
     pub fn alerts(&self) -> Result<Vec<Alert<'_>>, DbError> {
-        self.rows.iter().map(AlertRow::alert).collect()
+        self.alerts_in(super::Language::French)
+    }
+
+    /// The page's alerts, in `language` (see [`AlertRow::alert_in`]).
+    pub fn alerts_in(&self, language: super::Language) -> Result<Vec<Alert<'_>>, DbError> {
+        self.rows.iter().map(|row| row.alert_in(language)).collect()
     }
 }
 

@@ -79,7 +79,7 @@ pub struct Alert<'a> {
     pub kind: &'a str,
     pub severity: &'a str,
     pub message: &'a str,
-    pub suggested_action: Option<RawJson<'a>>,
+    pub suggested_action: Option<SuggestedAction<'a>>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -118,7 +118,7 @@ macro_rules! alert_columns {
     () => {
         "id, lead_id, lead_name, type, severity, message, suggested_action, created_at, \
          resolved_at, resolved_by, resolution, escalated_at, severity_rank, not_escalated, \
-         acknowledged_at, acknowledged_by, acknowledgement, snoozed_until, snoozed_by"
+         acknowledged_at, acknowledged_by, acknowledgement, snoozed_until, snoozed_by, message_en"
     };
 }
 use alert_columns;
@@ -163,7 +163,7 @@ macro_rules! change_one {
 use change_one;
 
 /// The positions of the columns of [`alert_columns`]: read by index, not by name, as a page reads
-/// 21 columns of up to 200 rows.
+/// 22 columns of up to 200 rows.
 mod column {
     pub const ID: usize = 0;
     pub const LEAD_ID: usize = 1;
@@ -184,9 +184,78 @@ mod column {
     pub const ACKNOWLEDGEMENT: usize = 16;
     pub const SNOOZED_UNTIL: usize = 17;
     pub const SNOOZED_BY: usize = 18;
+    pub const MESSAGE_EN: usize = 19;
     /// The directory's columns, after the alert's (see `with_lead`).
-    pub const DIRECTORY_NAME: usize = 19;
-    pub const LEAD_URL: usize = 20;
+    pub const DIRECTORY_NAME: usize = 20;
+    pub const LEAD_URL: usize = 21;
+}
+
+/// The language an alert is read in: French (the seed's, and the default) or English. An alert's
+/// message and suggested action are answered in it when the alert has them in it (the rules'
+/// alerts do; an alert written by someone else is answered as written).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Language {
+    #[default]
+    French,
+    English,
+}
+
+impl Language {
+    /// The first of the languages named that is French or English: language tags (`en-GB`, `fr`,
+    /// `EN`), most wanted first.
+    pub fn first_of<'t>(tags: impl IntoIterator<Item = &'t str>) -> Option<Self> {
+        tags.into_iter().find_map(|tag| {
+            let primary = tag.trim().split(['-', '_']).next().unwrap_or_default();
+            if primary.eq_ignore_ascii_case("fr") {
+                Some(Self::French)
+            } else if primary.eq_ignore_ascii_case("en") {
+                Some(Self::English)
+            } else {
+                None
+            }
+        })
+    }
+}
+
+/// A suggested action, as stored (`jsonb`, passed through), or with its label in the reader's
+/// language (a rule's default label, read in English).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum SuggestedAction<'a> {
+    Stored(RawJson<'a>),
+    Translated {
+        label: &'static str,
+        action: &'static str,
+    },
+}
+
+impl<'a> SuggestedAction<'a> {
+    /// The stored action in `language`: a rule's action whose label is the rule's own (French)
+    /// default gets the rule's label in `language`; any other is answered as stored.
+    fn read(stored: &'a RawValue, language: Language) -> Self {
+        #[derive(serde::Deserialize)]
+        struct Stored<'s> {
+            #[serde(borrow)]
+            label: Option<std::borrow::Cow<'s, str>>,
+            #[serde(borrow)]
+            action: Option<std::borrow::Cow<'s, str>>,
+        }
+        if language == Language::English
+            && let Ok(Stored {
+                label: Some(label),
+                action: Some(action),
+            }) = serde_json::from_str::<Stored>(stored.get())
+            && let Some(rule) = crate::rules::ALL
+                .into_iter()
+                .find(|rule| rule.defaults.action == action && rule.defaults.action_label == label)
+        {
+            return Self::Translated {
+                label: rule.defaults.action_label_en,
+                action: rule.defaults.action,
+            };
+        }
+        Self::Stored(RawJson(stored))
+    }
 }
 
 /// An alert's row, as the database returned it; [`AlertRow::alert`] reads it.
@@ -194,7 +263,13 @@ mod column {
 pub struct AlertRow(Row);
 
 impl AlertRow {
+    /// The alert, in French (as stored).
     pub fn alert(&self) -> Result<Alert<'_>, DbError> {
+        self.alert_in(Language::French)
+    }
+
+    /// The alert, its message and suggested action in `language` when it has them in it.
+    pub fn alert_in(&self, language: Language) -> Result<Alert<'_>, DbError> {
         let row = &self.0;
         let escalated_at: Option<OffsetDateTime> = row.try_get(column::ESCALATED_AT)?;
         let suggested_action: Option<Json<&RawValue>> = row.try_get(column::SUGGESTED_ACTION)?;
@@ -211,8 +286,13 @@ impl AlertRow {
             lead_url: row.try_get(column::LEAD_URL)?,
             kind: row.try_get(column::TYPE)?,
             severity: row.try_get(column::SEVERITY)?,
-            message: row.try_get(column::MESSAGE)?,
-            suggested_action: suggested_action.map(|Json(value)| RawJson(value)),
+            message: match language {
+                Language::English => row.try_get::<_, Option<&str>>(column::MESSAGE_EN)?,
+                Language::French => None,
+            }
+            .map_or_else(|| row.try_get(column::MESSAGE), Ok)?,
+            suggested_action: suggested_action
+                .map(|Json(value)| SuggestedAction::read(value, language)),
             created_at: row.try_get(column::CREATED_AT)?,
             resolved_at: row.try_get(column::RESOLVED_AT)?,
             resolved_by: row.try_get(column::RESOLVED_BY)?,
@@ -295,6 +375,7 @@ mod tests {
             ("acknowledgement", column::ACKNOWLEDGEMENT),
             ("snoozed_until", column::SNOOZED_UNTIL),
             ("snoozed_by", column::SNOOZED_BY),
+            ("message_en", column::MESSAGE_EN),
         ];
         assert_eq!(names.len(), positions.len());
         for (name, position) in positions {

@@ -74,6 +74,8 @@ pub(super) fn evaluate(rules: &[&Rule]) -> String {
     let period = by_winner(&|k, rule| Some(threshold(k, rule.hold_back, "s")))
         .unwrap_or("NULL::interval".into());
     let message = by_winner(&|_, rule| Some(rule.message.to_owned())).unwrap_or("NULL".into());
+    let message_en =
+        by_winner(&|_, rule| Some(rule.message_en.to_owned())).unwrap_or("NULL".into());
     let mut next_checks = each(
         &|k, _| format!("CASE WHEN s.r{k}_at > now() THEN s.r{k}_at END"),
         ",\n               ",
@@ -135,6 +137,7 @@ judged AS (
     SELECT s.row_id, s.tenant_id, s.lead_id, s.lead_name, s.alerted, s.rule, s.since, s.severity,
            s.period,
            {message} AS message,
+           {message_en} AS message_en,
            least({next_checks}) AS check_again_at
       FROM ruled s
 ),
@@ -146,12 +149,13 @@ judged AS (
 -- that only the listing, which says it the same way, can take it. Only a lead that had an alert
 -- (`alerted`, V7) can have one open.
 open_alerts AS (
-    SELECT a.id, a.type, a.message, a.severity, a.lead_name, j.tenant_id, j.lead_id,
-           j.rule AS wanted, j.message AS wanted_message, j.severity AS wanted_severity,
+    SELECT a.id, a.type, a.message, a.message_en, a.severity, a.lead_name, j.tenant_id, j.lead_id,
+           j.rule AS wanted, j.message AS wanted_message, j.message_en AS wanted_message_en,
+           j.severity AS wanted_severity,
            coalesce(j.lead_name, a.lead_name) AS wanted_lead_name
       FROM judged j
      CROSS JOIN LATERAL (
-           SELECT a.id, a.type, a.message, a.severity, a.lead_name
+           SELECT a.id, a.type, a.message, a.message_en, a.severity, a.lead_name
              FROM max_alerts a
             WHERE a.tenant_id = j.tenant_id AND a.lead_id = j.lead_id AND a.resolved_at IS NULL
            OFFSET 0
@@ -174,12 +178,14 @@ resolved AS (
 ),
 refreshed AS (
     UPDATE max_alerts a
-       SET message = o.wanted_message, severity = o.wanted_severity, lead_name = o.wanted_lead_name
+       SET message = o.wanted_message, message_en = o.wanted_message_en,
+           severity = o.wanted_severity, lead_name = o.wanted_lead_name
       FROM open_alerts o
      WHERE a.id = ANY (ARRAY(SELECT o.id FROM open_alerts o
                               WHERE o.type = o.wanted
-                                AND (o.message, o.severity, o.lead_name) IS DISTINCT FROM
-                                    (o.wanted_message, o.wanted_severity, o.wanted_lead_name)))
+                                AND (o.message, o.message_en, o.severity, o.lead_name)
+                                    IS DISTINCT FROM (o.wanted_message, o.wanted_message_en,
+                                                      o.wanted_severity, o.wanted_lead_name)))
        AND o.id = a.id
     RETURNING a.type
 ),
@@ -206,8 +212,9 @@ held_back AS (
        AND (c.period IS NULL OR now() < m.resolved_at + c.period)
 ),
 raised AS (
-    INSERT INTO max_alerts (tenant_id, lead_id, lead_name, type, severity, message, suggested_action)
-    SELECT c.tenant_id, c.lead_id, c.lead_name, c.rule, c.severity, c.message,
+    INSERT INTO max_alerts (tenant_id, lead_id, lead_name, type, severity, message, message_en,
+                            suggested_action)
+    SELECT c.tenant_id, c.lead_id, c.lead_name, c.rule, c.severity, c.message, c.message_en,
            jsonb_build_object('label', d.action_label, 'action', d.action)
       FROM candidates c
       JOIN max_alert_rule_defaults d ON d.rule = c.rule

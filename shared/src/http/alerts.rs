@@ -10,11 +10,32 @@ use uuid::Uuid;
 use super::ApiError;
 use super::body::{self, Field};
 use crate::alerts::{
-    Comment, Cursor, ListQuery, MAX_LIMIT, ResolvedCursor, ResolvedQuery, Severity, SnoozeEnd,
-    SnoozeLength, SnoozeRefused,
+    Comment, Cursor, Language, ListQuery, MAX_LIMIT, ResolvedCursor, ResolvedQuery, Severity,
+    SnoozeEnd, SnoozeLength, SnoozeRefused,
 };
 use crate::leads::LeadId;
-use crate::parse::{Parse, Timestamp};
+use crate::metrics::{MAX_DAYS, PeriodQuery, PeriodRefused};
+use crate::parse::{Day, Parse, Timestamp};
+
+/// The language a reader asks for: `lang` in the query (`fr` or `en`), else the first of French
+/// and English in `Accept-Language` (by preference), else French.
+pub fn language(req: &Request) -> Result<Language, ApiError> {
+    if let Some(lang) = req
+        .query_string_parameters_ref()
+        .and_then(|p| p.first("lang"))
+    {
+        return match lang.trim() {
+            lang if lang.eq_ignore_ascii_case("fr") => Ok(Language::French),
+            lang if lang.eq_ignore_ascii_case("en") => Ok(Language::English),
+            _ => Err(invalid_query("lang", "lang must be fr or en.".into())),
+        };
+    }
+    let accepted = super::header(req, "accept-language")?.unwrap_or_default();
+    Ok(
+        Language::first_of(accept_language::parse(accepted).iter().map(String::as_str))
+            .unwrap_or_default(),
+    )
+}
 
 /// The 404 of an alert the tenant does not have.
 pub fn no_such_alert() -> ApiError {
@@ -185,6 +206,35 @@ pub fn resolved_query(
         limit: limit.unwrap_or(crate::alerts::DEFAULT_LIMIT),
         cursor,
     })
+}
+
+/// The query of `GET /api/alerts/metrics` (`from`, `to`: the tenant's days, `2026-11-24`).
+pub fn metrics_query(params: Option<&QueryMap>) -> Result<PeriodQuery, ApiError> {
+    let day_param = |name: &'static str| {
+        params
+            .and_then(|params| params.first(name))
+            .map(|text| {
+                Day::parse(text)
+                    .map(|day| day.0)
+                    .map_err(|why| invalid_query(name, format!("{name} {why}")))
+            })
+            .transpose()
+    };
+    Ok(PeriodQuery {
+        from: day_param("from")?,
+        to: day_param("to")?,
+    })
+}
+
+/// The 400 of a period that cannot be answered.
+pub fn period_refused(refused: PeriodRefused) -> ApiError {
+    match refused {
+        PeriodRefused::Reversed => invalid_query("from", "from must not be after to.".into()),
+        PeriodRefused::TooLong => invalid_query(
+            "from",
+            format!("the period must be at most {MAX_DAYS} days."),
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use lambda_http::Request;
 use super::{ApiError, Caller};
 use crate::config::{Config, ConfigError};
 use crate::db::{Access, Db};
+use crate::metrics::visits::Visits;
 use crate::tenancy::{Credential, JwtVerifier, Scope, TenantScope};
 
 /// The state of a running function: built in `main`, shared by every invocation.
@@ -13,11 +14,17 @@ pub struct App {
     pub db: Db,
     /// Verifies dashboard users' tokens; `None`: only API keys are accepted.
     pub jwt: Option<JwtVerifier>,
+    /// The widget's users this instance recorded lately (adoption, `crate::metrics`).
+    pub visits: Visits,
 }
 
 impl App {
     pub fn new(db: Db, jwt: Option<JwtVerifier>) -> Self {
-        Self { db, jwt }
+        Self {
+            db,
+            jwt,
+            visits: Visits::default(),
+        }
     }
 
     /// Cold start of the function `name`: reads the configuration and the secrets, builds the

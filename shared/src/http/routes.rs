@@ -20,7 +20,7 @@ impl Route {
 }
 
 /// Every route of the system.
-pub const ROUTES: [Route; 11] = [
+pub const ROUTES: [Route; 12] = [
     Route {
         method: "POST",
         path: "/api/activities/log",
@@ -40,6 +40,11 @@ pub const ROUTES: [Route; 11] = [
         method: "GET",
         path: "/api/alerts/resolved",
         function: "resolved-alerts",
+    },
+    Route {
+        method: "GET",
+        path: "/api/alerts/metrics",
+        function: "alert-metrics",
     },
     Route {
         method: "POST",

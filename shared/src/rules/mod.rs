@@ -62,6 +62,8 @@ pub struct Rule {
     pub hold_back: &'static str,
     /// What the alert says: French, human and concrete.
     pub message: &'static str,
+    /// The same in English, from the same facts (its wording changes when the French one does).
+    pub message_en: &'static str,
     /// When the message next reads differently ("depuis 9 jours" becomes "depuis 10 jours"), if
     /// its wording changes with time.
     pub rewords_at: Option<&'static str>,
@@ -78,6 +80,8 @@ pub struct Defaults {
     pub severity: Severity,
     /// The suggested action (`suggestedAction.label`, French).
     pub action_label: &'static str,
+    /// The same in English (answered to English readers in place of the French default).
+    pub action_label_en: &'static str,
     /// `suggestedAction.action`, for programs.
     pub action: &'static str,
     /// What the rule watches, for operators.

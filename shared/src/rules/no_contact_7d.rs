@@ -10,6 +10,7 @@ pub const RULE: Rule = Rule {
         threshold: "7 days",
         severity: Severity::High,
         action_label: "Relancer le lead",
+        action_label_en: "Follow up with the lead",
         action: "follow_up",
         description: "no outbound contact for the threshold, or never since the lead first appeared",
     },
@@ -23,6 +24,13 @@ pub const RULE: Rule = Rule {
                    THEN s.lead_name || ' attend un premier contact depuis ' \
                         || max_duration_fr(s.since, now()) \
                    ELSE 'Jamais contacté depuis ' || max_duration_fr(s.since, now()) END",
+    message_en: "CASE WHEN s.last_contact_at IS NOT NULL \
+                      THEN 'No contact' || coalesce(' with ' || s.lead_name, '') \
+                           || ' for ' || max_duration_en(s.since, now()) \
+                      WHEN s.lead_name IS NOT NULL \
+                      THEN s.lead_name || ' has been waiting for a first contact for ' \
+                           || max_duration_en(s.since, now()) \
+                      ELSE 'Never contacted in ' || max_duration_en(s.since, now()) END",
     rewords_at: Some("max_duration_fr_changes_at(s.since, now())"),
     // A contact within the threshold, when it is the newest (back-filled history is left to the
     // evaluator).

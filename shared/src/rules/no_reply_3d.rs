@@ -10,6 +10,7 @@ pub const RULE: Rule = Rule {
         threshold: "3 days",
         severity: Severity::Medium,
         action_label: "Relancer par un autre canal",
+        action_label_en: "Try another channel",
         action: "switch_channel",
         description: "our latest outbound contact got no inbound reply for the threshold",
     },
@@ -21,6 +22,10 @@ pub const RULE: Rule = Rule {
               || max_duration_fr(s.since, now()) || '. Peut-être essayer ' \
               || CASE s.last_contact_channel WHEN 'whatsapp' THEN 'un appel' ELSE 'WhatsApp' END \
               || ' ?'",
+    message_en: "coalesce(s.lead_name, 'The lead') || ' has not replied for ' \
+                 || max_duration_en(s.since, now()) || '. Maybe try ' \
+                 || CASE s.last_contact_channel WHEN 'whatsapp' THEN 'a call' ELSE 'WhatsApp' END \
+                 || '?'",
     rewords_at: Some("max_duration_fr_changes_at(s.since, now())"),
     // A new contact within the threshold (when it is the newest), or the lead's reply.
     cleared_by: "(last_contact_at = new_contact_at AND last_contact_at > now() - {threshold}) \

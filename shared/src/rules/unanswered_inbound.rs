@@ -10,6 +10,7 @@ pub const RULE: Rule = Rule {
         threshold: "4 hours",
         severity: Severity::High,
         action_label: "Répondre au lead",
+        action_label_en: "Reply to the lead",
         action: "reply",
         description: "the lead's latest message or call is inbound and older than the threshold",
     },
@@ -21,6 +22,11 @@ pub const RULE: Rule = Rule {
                                            WHEN 'meeting' THEN ' a demandé un rendez-vous' \
                                            ELSE ' a écrit' END \
               || ' il y a ' || max_duration_fr(s.since, now()) || ', sans réponse'",
+    message_en: "coalesce(s.lead_name, 'The lead') \
+                 || CASE s.last_touch_channel WHEN 'call' THEN ' called' \
+                                              WHEN 'meeting' THEN ' asked for a meeting' \
+                                              ELSE ' wrote' END \
+                 || ' ' || max_duration_en(s.since, now()) || ' ago, unanswered'",
     rewords_at: Some("max_duration_fr_changes_at(s.since, now())"),
     // Our answer, when it is the newest touch.
     cleared_by: "last_touch_at = new_touch_at AND NOT last_touch_in",

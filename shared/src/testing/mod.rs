@@ -284,6 +284,23 @@ pub fn event_with(json: &str, edit: impl FnOnce(&mut serde_json::Value)) -> lamb
     event(&value.to_string())
 }
 
+/// A sample event with this query string instead of its own (values as given, unencoded).
+pub fn event_with_query(json: &str, pairs: &[(&str, &str)]) -> lambda_http::Request {
+    event_with(json, |event| {
+        let map: serde_json::Map<String, serde_json::Value> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), (*v).into()))
+            .collect();
+        event["queryStringParameters"] = map.into();
+        event["rawQueryString"] = pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&")
+            .into();
+    })
+}
+
 /// A well-formed API key of the events' tenant that no database knows.
 pub const UNKNOWN_KEY: &str = "mxk_macrea_UnknownKeyUnknownKeyUnknownKey12";
 
