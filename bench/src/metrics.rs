@@ -128,15 +128,8 @@ pub(crate) async fn measure(alerts: i64) -> MetricsResults {
     let url = database::url_of(DATABASE);
     admin::migrate(&url).await.expect("migrate");
     let client = database::connect_to(DATABASE).await;
-    let show = async |setting: &str| -> String {
-        client
-            .query_one(&format!("SHOW {setting}"), &[])
-            .await
-            .expect("show")
-            .get(0)
-    };
-    let autovacuum = show("autovacuum").await;
-    let postgres = show("server_version").await;
+    let autovacuum = database::show(&client, "autovacuum").await;
+    let postgres = database::show(&client, "server_version").await;
     client
         .batch_execute(
             "INSERT INTO max_tenants (id, name) VALUES ('metrics', 'Metrics');

@@ -2,33 +2,18 @@
 // accessibility checked by axe-core: in a real headless Chromium, against max-local serve and
 // PostgreSQL. The browser runs in Paris time, so that "Demain 9 h" has an offset to get right.
 
-import { after, before, beforeEach, afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { SEED_INSERT, launchBrowser, newPage, startServer } from './harness.mjs';
+import { SEED_INSERT, eachTestInBrowser, reopen } from './harness.mjs';
 
 const TIME_ZONE = 'Europe/Paris';
 const AXE = fileURLToPath(new URL('../node_modules/axe-core/axe.min.js', import.meta.url));
 
-let browser;
 let server;
 let page;
 let errors;
-
-before(async () => {
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-});
-beforeEach(async () => {
-  server = await startServer();
-  ({ page, errors } = await newPage(browser, { timezoneId: TIME_ZONE }));
-});
-afterEach(async () => {
-  await page?.close();
-  await server?.stop();
-});
+eachTestInBrowser({ timezoneId: TIME_ZONE }, (fresh) => ({ server, page, errors } = fresh));
 
 const widget = () => page.locator('max-alerts');
 const badge = (text) => widget().locator('.badges').getByText(text, { exact: true });
@@ -264,8 +249,7 @@ test('a history that cannot be loaded says so in words', async () => {
 for (const lang of ['fr', 'en']) {
   test(`axe-core finds no WCAG 2.1 A/AA violation (lang=${lang}): alerts, marks, snooze choices and history open`, async () => {
     // axe is injected as a script: the dashboard's Content Security Policy would refuse it.
-    await page.close();
-    ({ page, errors } = await newPage(browser, { timezoneId: TIME_ZONE, bypassCSP: true }));
+    ({ page, errors } = await reopen({ timezoneId: TIME_ZONE, bypassCSP: true }));
     server.sql(SEED_INSERT);
     server.sql(
       "INSERT INTO max_alerts (tenant_id, lead_id, lead_name, type, severity, message, suggested_action, created_at, escalated_at) VALUES " +

@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { after, afterEach, before, beforeEach } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -90,4 +91,39 @@ export async function newPage(browser, options = {}) {
   });
   page.on('pageerror', (error) => errors.push(String(error)));
   return { page, errors };
+}
+
+let reopenPage;
+
+/// The test's page replaced by one with these options (see `eachTestInBrowser`).
+export function reopen(options) {
+  return reopenPage(options);
+}
+
+/// The hooks of a browser test file: one Chromium for the file, and for each test a fresh
+/// `max-local serve` and page (`options`: newPage's), handed to `use({ server, page, errors })`.
+/// `reopen(options)` replaces the test's page by one with other options (and returns it).
+export function eachTestInBrowser(options, use) {
+  let browser;
+  let current = {};
+  before(async () => {
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+  beforeEach(async () => {
+    const server = await startServer();
+    current = { server, ...(await newPage(browser, options)) };
+    use(current);
+  });
+  reopenPage = async (other) => {
+    await current.page.close();
+    current = { server: current.server, ...(await newPage(browser, other)) };
+    return current;
+  };
+  afterEach(async () => {
+    await current.page?.close();
+    await current.server?.stop();
+  });
 }

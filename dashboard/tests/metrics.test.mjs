@@ -3,33 +3,18 @@
 // are written straight into max_alerts in past days; the database's triggers keep the daily
 // roll-ups that GET /api/alerts/metrics reads.
 
-import { after, before, beforeEach, afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { launchBrowser, newPage, startServer } from './harness.mjs';
+import { eachTestInBrowser, reopen } from './harness.mjs';
 
 const TIME_ZONE = 'Europe/Paris';
 const AXE = fileURLToPath(new URL('../node_modules/axe-core/axe.min.js', import.meta.url));
 
-let browser;
 let server;
 let page;
 let errors;
-
-before(async () => {
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-});
-beforeEach(async () => {
-  server = await startServer();
-  ({ page, errors } = await newPage(browser, { timezoneId: TIME_ZONE }));
-});
-afterEach(async () => {
-  await page?.close();
-  await server?.stop();
-});
+eachTestInBrowser({ timezoneId: TIME_ZONE }, (fresh) => ({ server, page, errors } = fresh));
 
 const widget = () => page.locator('max-alerts');
 const status = () => widget().getByRole('status');
@@ -265,8 +250,7 @@ for (const lang of ['fr', 'en']) {
 
   test(`axe-core finds no WCAG 2.1 A/AA violation with the metrics panel open (lang=${lang})`, async () => {
     // axe is injected as a script: the dashboard's Content Security Policy would refuse it.
-    await page.close();
-    ({ page, errors } = await newPage(browser, { timezoneId: TIME_ZONE, bypassCSP: true }));
+    ({ page, errors } = await reopen({ timezoneId: TIME_ZONE, bypassCSP: true }));
     seed();
     const en = lang === 'en';
     await open(`lang=${lang}`);

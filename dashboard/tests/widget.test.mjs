@@ -1,28 +1,13 @@
 // The <max-alerts> widget in a real headless Chromium, against max-local serve and PostgreSQL.
 
-import { after, before, beforeEach, afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SEED_INSERT, launchBrowser, newPage, startServer } from './harness.mjs';
+import { SEED_INSERT, eachTestInBrowser } from './harness.mjs';
 
-let browser;
 let server;
 let page;
 let errors;
-
-before(async () => {
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-});
-beforeEach(async () => {
-  server = await startServer();
-  ({ page, errors } = await newPage(browser));
-});
-afterEach(async () => {
-  await page?.close();
-  await server?.stop();
-});
+eachTestInBrowser({}, (fresh) => ({ server, page, errors } = fresh));
 
 const widget = () => page.locator('max-alerts');
 const alerts = () => widget().locator('li.alert');
