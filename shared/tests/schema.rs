@@ -241,6 +241,47 @@ async fn a_query_without_any_tenant_filter_sees_only_the_current_tenants_rows() 
 }
 
 #[tokio::test]
+async fn the_metrics_roll_ups_and_widget_visits_show_a_tenant_only_its_own() {
+    let test = TestDb::new().await;
+    let owner = test.owner().await;
+    insert_alert(&owner, "tenant-a", "lead-a1", "high").await;
+    insert_alert(&owner, "tenant-b", "lead-b1", "high").await;
+    owner
+        .batch_execute(
+            "INSERT INTO max_widget_visits (tenant_id, day, user_id)
+             VALUES ('tenant-a', current_date, 'ua'), ('tenant-b', current_date, 'ub')",
+        )
+        .await
+        .unwrap();
+    let tenant = TenantId::parse("tenant-a").unwrap();
+    let results = test
+        .db()
+        .run(
+            &TenantScope::Verified(&tenant),
+            Access::ReadOnlySnapshot,
+            &[
+                Stmt {
+                    sql: "SELECT tenant_id, raised FROM max_alert_days",
+                    params: &[],
+                },
+                Stmt {
+                    sql: "SELECT user_id FROM max_widget_visits",
+                    params: &[],
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    let days: Vec<(String, i32)> = results[0]
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    assert_eq!(days, [("tenant-a".to_owned(), 1)]);
+    let users: Vec<String> = results[1].iter().map(|row| row.get(0)).collect();
+    assert_eq!(users, ["ua"]);
+}
+
+#[tokio::test]
 async fn whatsapps_tables_show_a_tenant_only_its_own_numbers_and_never_the_tokens() {
     let test = TestDb::new().await;
     test.map_phone("tenant-a", "+33611111111", "lead-a").await;
